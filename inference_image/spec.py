@@ -1,0 +1,77 @@
+"""The model's own description, `mpkit-model.json`, which travels with the model files.
+
+`mpkit build` writes it from the manifest into the model folder, so it is baked into the image
+or packed into model.tar.gz with the files it describes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+FRAMEWORKS = ("xgboost", "sklearn", "pipeline", "custom")
+NUMBER = "number"
+STRING = "string"
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str = NUMBER
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    framework: str
+    files: dict
+    features: tuple
+    handler: str | None = None
+    output_name: str = "prediction"
+    check_rows: tuple = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def numeric_index(self) -> list[int]:
+        return [i for i, f in enumerate(self.features) if f.type == NUMBER]
+
+    @property
+    def string_index(self) -> list[int]:
+        return [i for i, f in enumerate(self.features) if f.type == STRING]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelSpec":
+        framework = data.get("framework")
+        if framework not in FRAMEWORKS:
+            raise ValueError(f"framework {framework!r} is not one of {FRAMEWORKS}")
+        features = []
+        for item in data.get("features") or []:
+            kind = item.get("type", NUMBER)
+            if kind not in (NUMBER, STRING):
+                raise ValueError(f"feature {item.get('name')!r}: type {kind!r} is neither number nor string")
+            features.append(Feature(name=str(item["name"]), type=kind, required=bool(item.get("required", True))))
+        return cls(
+            framework=framework,
+            files=dict(data.get("files") or {}),
+            features=tuple(features),
+            handler=data.get("handler"),
+            output_name=(data.get("output") or {}).get("name", "prediction"),
+            check_rows=tuple(tuple(r) for r in data.get("check_rows") or ()),
+        )
+
+    @classmethod
+    def read(cls, model_dir: str | Path) -> "ModelSpec":
+        path = Path(model_dir) / "mpkit-model.json"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} is missing: the model folder holds no mpkit-model.json. Bake the model into the image "
+                "or give SageMaker a model.tar.gz built by `mpkit build`."
+            )
+        return cls.from_dict(json.loads(path.read_text()))
+
+    def with_features(self, features: tuple) -> "ModelSpec":
+        return ModelSpec(self.framework, self.files, features, self.handler, self.output_name, self.check_rows)

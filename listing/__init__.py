@@ -1,0 +1,1 @@
+"""Listing materials and buyer helpers. Filled in by the listing issue."""

@@ -1,0 +1,1 @@
+"""Seller-side: manifest, artifacts, image building, the publisher, and the mpkit CLI."""

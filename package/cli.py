@@ -1,0 +1,145 @@
+"""`mpkit`: a thin command line. Each command parses its options, calls one function, and prints
+the result as text or, with --json, as one JSON document on stdout (progress goes to stderr)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from .errors import EXIT_CODES_HELP, ConfigurationError, MpkitError
+from .manifest import ManifestError, load_manifest
+
+
+def _say(args):
+    stream = sys.stderr if args.json else sys.stdout
+
+    def say(message: str) -> None:
+        print(message, file=stream, flush=True)
+
+    return say
+
+
+def cmd_build(args) -> int:
+    from .build import build
+
+    manifest = load_manifest(args.manifest)
+    result = build(manifest, base_image=args.base_image, say=_say(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(f"image: {result.image} ({result.image_id[:19]}, {result.size_bytes / 1e6:.0f} MB, {result.architecture})")
+        if result.model_tar:
+            print(f"model: {result.model_tar} sha256 {result.model_sha256}")
+    return 0
+
+
+def _model_mount(manifest, tmp: Path) -> Path | None:
+    """For S3 delivery, the real model.tar.gz extracted as SageMaker would extract it."""
+    if manifest.delivery != "s3":
+        return None
+    from .build import build_dir
+
+    archive = build_dir(manifest) / "model.tar.gz"
+    if not archive.is_file():
+        raise ConfigurationError(f"{archive} is missing", hint="run `mpkit build` first")
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp, filter="data")
+    return tmp
+
+
+def cmd_predict(args) -> int:
+    from .docker_engine import Engine
+
+    manifest = load_manifest(args.manifest)
+    image = args.image or f"mpkit/{manifest.name}:{manifest.version}"
+    if args.file:
+        if not args.content_type:
+            raise ConfigurationError("--file needs --content-type")
+        requests = [(Path(f), args.content_type, args.accept) for f in args.file]
+    else:
+        requests = [(s.file, s.content_type, args.accept or s.accept) for s in manifest.samples]
+        if not requests:
+            raise ConfigurationError(f"{manifest.where('samples')}: the manifest lists no samples; pass --file")
+    for path, _, _ in requests:
+        if not path.is_file():
+            raise ConfigurationError(f"{path}: no such file")
+    env = dict(item.split("=", 1) for item in args.env)
+    say = _say(args)
+    engine = Engine()
+    if not engine.image_exists(image):
+        raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
+    results, failed = [], False
+    with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp:
+        model_dir = _model_mount(manifest, Path(tmp))
+        say(f"starting {image} as SageMaker does: `serve`, networking off" + (", model at /opt/ml/model (read-only)" if model_dir else ""))
+        with engine.serve(image, model_dir=model_dir, env=env) as container:
+            ready = container.wait_ready()
+            say(f"/ping answered 200 after {ready:.2f} s")
+            for path, content_type, accept in requests:
+                reply = container.invoke(path.read_bytes(), content_type, accept)
+                failed |= reply.status is None or reply.status >= 300
+                results.append({
+                    "file": str(path), "content_type": content_type, "accept": accept, "status": reply.status,
+                    "response_content_type": reply.content_type, "latency_ms": round(reply.elapsed * 1000, 2),
+                    "body": reply.body.decode(errors="replace") if reply.error is None else None, "error": reply.error,
+                })
+            seconds, code = container.stop()
+            say(f"container stopped in {seconds:.2f} s (exit code {code})")
+    if args.json:
+        print(json.dumps({"image": image, "startup_seconds": round(ready, 3), "results": results}, indent=1))
+    else:
+        for r in results:
+            print(f"\n== {r['file']}  ({r['content_type']} -> {r['accept'] or 'default'}): "
+                  f"{r['status']} {r['response_content_type']}  {r['latency_ms']} ms")
+            print(r["body"].rstrip() if r["body"] is not None else r["error"])
+    return 1 if failed else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].strip("`"),
+                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name, help_text, func):
+        c = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        c.add_argument("--manifest", default="manifest.yaml", help="the product's manifest (default: manifest.yaml)")
+        c.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        c.set_defaults(func=func)
+        return c
+
+    b = command("build", "build the model artifact and the inference image (networking off)", cmd_build)
+    b.add_argument("--base-image", default="python:3.11-slim",
+                   help="base image (default python:3.11-slim; made locally from Debian packages when it cannot be pulled)")
+
+    pr = command("predict", "run the image as SageMaker does (networking off) and print its answers", cmd_predict)
+    pr.add_argument("--file", action="append", default=[], help="a request body; repeatable (default: the manifest's samples)")
+    pr.add_argument("--content-type", help="Content-Type of --file")
+    pr.add_argument("--accept", help="Accept header (default: the sample's, else the image's default)")
+    pr.add_argument("--image", help="image to run (default: mpkit/NAME:VERSION from the manifest)")
+    pr.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="container environment; repeatable")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ManifestError as exc:
+        print("mpkit: the manifest is not valid:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return ConfigurationError.exit_code
+    except MpkitError as exc:
+        print(f"mpkit: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"  fix: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The one narrow wrapper over the Docker engine: build with networking off, run an image as
+SageMaker runs it, talk to it from inside its own network namespace, stop it and time the stop.
+
+SageMaker starts a Marketplace container as `docker run IMAGE serve` with no network at all
+(MP-SEC, SM-HOST). A container started with `--network none` has only a loopback interface, and
+published ports are ignored, so the host cannot reach it directly. Requests go through a
+*sidecar*: a second container that joins the target's network namespace (it gives the target no
+route out) and relays requests it reads on its stdin to 127.0.0.1 inside that namespace,
+answering on its stdout. That needs nothing but the engine, so it works for any user who can run
+`docker`, root or not.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from .errors import BuildError, ContainerError, DockerUnavailable
+
+SIDECAR = r"""
+import base64, http.client, json, sys, threading, time
+lock = threading.Lock()
+def handle(req):
+    t0 = time.monotonic()
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", req["port"], timeout=req["timeout"])
+        conn.request(req["method"], req["path"], body=base64.b64decode(req["body"]), headers=req["headers"])
+        r = conn.getresponse()
+        data = r.read()
+        out = {"status": r.status, "headers": dict(r.getheaders()), "body": base64.b64encode(data).decode()}
+        conn.close()
+    except Exception as e:
+        out = {"error": type(e).__name__ + ": " + str(e)}
+    out["id"] = req["id"]
+    out["elapsed"] = time.monotonic() - t0
+    with lock:
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+for line in sys.stdin:
+    threading.Thread(target=handle, args=(json.loads(line),), daemon=True).start()
+"""
+
+
+@dataclass
+class Reply:
+    status: int | None
+    headers: dict = field(default_factory=dict)
+    body: bytes = b""
+    elapsed: float = 0.0
+    error: str | None = None
+
+    @property
+    def content_type(self) -> str:
+        return next((v for k, v in self.headers.items() if k.lower() == "content-type"), "")
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Sidecar:
+    """Relays HTTP requests into a container's network namespace (see the module docstring)."""
+
+    def __init__(self, target_id: str, image: str, port: int):
+        self.port = port
+        self.process = subprocess.Popen(
+            ["docker", "run", "-i", "--rm", "--network", f"container:{target_id}", "--entrypoint", "python3",
+             image, "-u", "-c", SIDECAR],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self._pending: dict[int, Future] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            data = json.loads(line)
+            future = self._pending.pop(data["id"], None)
+            if future is not None:
+                future.set_result(Reply(data.get("status"), data.get("headers", {}),
+                                        base64.b64decode(data.get("body", "")), data["elapsed"], data.get("error")))
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_result(Reply(None, error="the sidecar exited: " + self.process.stderr.read().decode()[-500:]))
+
+    def submit(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, timeout: float = 90) -> Future:
+        future: Future = Future()
+        with self._lock:
+            self._next += 1
+            rid = self._next
+            self._pending[rid] = future
+            line = json.dumps({"id": rid, "method": method, "path": path, "headers": headers or {},
+                               "body": base64.b64encode(body).decode(), "port": self.port, "timeout": timeout})
+            try:
+                self.process.stdin.write(line.encode() + b"\n")
+            except BrokenPipeError:
+                self._pending.pop(rid, None)
+                future.set_result(Reply(None, error="the sidecar is gone"))
+        return future
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, timeout: float = 90) -> Reply:
+        return self.submit(method, path, body, headers, timeout).result(timeout + 30)
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class ServingContainer:
+    """A container started as SageMaker starts it; a context manager that always cleans up."""
+
+    def __init__(self, engine: "Engine", image: str, *, model_dir: Path | None = None, env: dict | None = None,
+                 port: int = 8080, client_image: str | None = None):
+        self.engine, self.image, self.port = engine, image, port
+        volumes = {str(Path(model_dir).resolve()): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else None
+        self.started_at = time.monotonic()
+        self.container = engine.client.containers.run(
+            image, ["serve"], detach=True, network_mode="none", volumes=volumes, environment=env or {},
+            labels={"mpkit": "serving"}, init=False)
+        self.sidecar = Sidecar(self.container.id, client_image or image, port)
+        self.stopped = False
+
+    def __enter__(self) -> "ServingContainer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, timeout: float = 90) -> Reply:
+        return self.sidecar.request(method, path, body, headers, timeout)
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None = None, timeout: float = 90) -> Reply:
+        headers = {}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if accept is not None:
+            headers["Accept"] = accept
+        return self.request("POST", "/invocations", body, headers, timeout)
+
+    def running(self) -> bool:
+        self.container.reload()
+        return self.container.status == "running"
+
+    def wait_ready(self, timeout: float = 480) -> float:
+        """Seconds from container start to the first 200 on /ping (SM-HOST allows 8 minutes)."""
+        deadline = self.started_at + timeout
+        while time.monotonic() < deadline:
+            reply = self.request("GET", "/ping", timeout=2)
+            if reply.status == 200:
+                return time.monotonic() - self.started_at
+            if not self.running():
+                raise ContainerError(f"the container exited before /ping answered 200:\n{self.logs()[-3000:]}",
+                                     hint="read the log above; `mpkit predict` shows the same start as SageMaker")
+            time.sleep(0.05)
+        raise ContainerError(f"/ping did not answer 200 within {timeout:.0f} s:\n{self.logs()[-3000:]}")
+
+    def logs(self) -> str:
+        try:
+            return self.container.logs().decode(errors="replace")
+        except docker.errors.NotFound:
+            return ""
+
+    def stop(self, timeout: int = 30) -> tuple[float, int]:
+        """SIGTERM, then SIGKILL after `timeout` (SM-HOST: 30 s); returns (seconds, exit code)."""
+        started = time.monotonic()
+        self.container.stop(timeout=timeout)
+        result = self.container.wait(timeout=timeout + 30)
+        self.stopped = True
+        return time.monotonic() - started, int(result.get("StatusCode", -1))
+
+    def close(self) -> None:
+        self.sidecar.close()
+        try:
+            if not self.stopped:
+                self.container.stop(timeout=30)
+            self.container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+
+class Engine:
+    def __init__(self):
+        try:
+            self.client = docker.from_env(timeout=900)
+            self.client.ping()
+        except Exception as exc:  # the SDK raises several kinds; all mean "no engine here"
+            raise DockerUnavailable(f"no Docker engine answers: {exc}") from None
+
+    def image_exists(self, ref: str) -> bool:
+        try:
+            self.client.images.get(ref)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    def pull(self, ref: str) -> bool:
+        try:
+            self.client.images.pull(ref)
+            return True
+        except docker.errors.APIError:
+            return False
+
+    def import_image(self, tar_stream, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":")
+        self.client.api.import_image_from_data(tar_stream.read(), repository=repository, tag=tag)
+
+    def inspect(self, ref: str) -> dict:
+        return self.client.api.inspect_image(ref)
+
+    def build(self, context: Path, tags: list[str], buildargs: dict, say=print) -> str:
+        """Build with networking off (the image must fetch nothing); returns the image id."""
+        image_id, last_error, log_tail = None, None, []
+        stream = self.client.api.build(path=str(context), tag=tags[0], buildargs=buildargs, network_mode="none",
+                                       rm=True, forcerm=True, decode=True)
+        for chunk in stream:
+            if "stream" in chunk:
+                text = chunk["stream"].rstrip()
+                if text:
+                    log_tail = (log_tail + [text])[-40:]
+                    if text.startswith("Step "):
+                        say("  " + text)
+            if "error" in chunk:
+                last_error = chunk["error"]
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+        if last_error or not image_id:
+            raise BuildError(f"docker build failed: {last_error}\n" + "\n".join(log_tail),
+                             hint="the build runs with networking off: every dependency must be in the wheelhouse")
+        image = self.client.images.get(image_id)
+        for tag in tags[1:]:
+            repository, _, version = tag.rpartition(":")
+            image.tag(repository, version)
+        return image_id
+
+    def serve(self, image: str, **kwargs) -> ServingContainer:
+        return ServingContainer(self, image, **kwargs)

@@ -1,0 +1,44 @@
+"""The kit's own failures, each with an exit code and a sentence on how to fix it.
+
+Exit codes (documented in `mpkit --help`): 0 success, 1 a check or request failed,
+2 the manifest or the command line is wrong, 3 Docker is unavailable, 4 a build failed,
+5 the container failed to start or answer.
+"""
+
+from __future__ import annotations
+
+EXIT_CODES_HELP = """exit codes:
+  0  success
+  1  the model answered with an error (predict)
+  2  bad manifest or arguments (the message names the file, line and field)
+  3  no Docker engine reachable
+  4  the image or its inputs could not be built
+  5  the container did not start or did not answer"""
+
+
+class MpkitError(Exception):
+    exit_code = 1
+    hint = ""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        if hint is not None:
+            self.hint = hint
+
+
+class ConfigurationError(MpkitError):
+    exit_code = 2
+
+
+class DockerUnavailable(MpkitError):
+    exit_code = 3
+    hint = ("start the engine (on these machines: scripts/setup.sh, or `dockerd &`), "
+            "or point DOCKER_HOST at a running one")
+
+
+class BuildError(MpkitError):
+    exit_code = 4
+
+
+class ContainerError(MpkitError):
+    exit_code = 5

@@ -1,0 +1,1 @@
+"""Compliance checks (mpkit validate). Filled in by the validate issue."""
