@@ -107,7 +107,8 @@ class Settings:
 
         content_types = tuple(baked.get("content_types") or MEDIA_TYPES)
         accept_types = tuple(baked.get("accept_types") or MEDIA_TYPES)
-        default_accept = env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or baked.get("default_accept") or accept_types[0]
+        default_accept = (env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or baked.get("default_accept")
+                          or (JSON if JSON in accept_types else accept_types[0]))
         if default_accept not in accept_types:
             raise SettingsError(f"default accept {default_accept!r} is not among the accept types {accept_types}")
 

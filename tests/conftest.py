@@ -1,0 +1,51 @@
+"""Shared fixtures: the example product trained into a temporary folder, with its manifest."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_manifest(folder: Path, **changes) -> Path:
+    data = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+    for dotted, value in changes.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    path = folder / "manifest.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def product(tmp_path_factory) -> Path:
+    """A folder laid out like the repository: manifest.yaml and a trained example/artifacts."""
+    import example.train  # noqa: F401  (imported here so collection does not train)
+    from example import train
+
+    folder = tmp_path_factory.mktemp("product")
+    shutil.copytree(ROOT / "example", folder / "example", ignore=shutil.ignore_patterns("artifacts", "__pycache__"))
+    train.main(["--output", str(folder / "example" / "artifacts")])
+    write_manifest(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def manifest(product):
+    from package.manifest import load_manifest
+
+    return load_manifest(product / "manifest.yaml")
+
+
+@pytest.fixture(scope="session")
+def model_dir(manifest, tmp_path_factory) -> Path:
+    from package.artifact import stage_model_dir
+
+    return stage_model_dir(manifest, tmp_path_factory.mktemp("model") / "model")

@@ -1,0 +1,149 @@
+"""The server's HTTP behaviour through Flask's test client, on the real example model."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from inference_image.app import create_app
+from inference_image.settings import Settings
+
+TYPES = ("text/csv", "application/json", "application/jsonlines")
+
+
+@pytest.fixture(scope="module")
+def settings(model_dir):
+    return Settings.load(env={"MPKIT_MODEL_DIR": str(model_dir), "SAGEMAKER_MAX_PAYLOAD_IN_MB": "1"}, baked_path="/none")
+
+
+@pytest.fixture(scope="module")
+def client(settings):
+    return create_app(settings).test_client()
+
+
+@pytest.fixture(scope="module")
+def samples(product):
+    folder = product / "example" / "artifacts" / "samples"
+    return {"text/csv": (folder / "input.csv").read_bytes(), "application/json": (folder / "input.json").read_bytes(),
+            "application/jsonlines": (folder / "input.jsonl").read_bytes()}
+
+
+def test_ping_is_200_with_an_empty_body(client):
+    reply = client.get("/ping")
+    assert reply.status_code == 200 and reply.data == b""
+
+
+@pytest.mark.parametrize("content_type", TYPES)
+@pytest.mark.parametrize("accept", TYPES + ("*/*", None))
+def test_every_content_type_and_accept(client, samples, content_type, accept):
+    headers = {"Content-Type": content_type} | ({"Accept": accept} if accept else {})
+    reply = client.post("/invocations", data=samples[content_type], headers=headers)
+    assert reply.status_code == 200, reply.data
+    expected = accept if accept in TYPES else "application/json"
+    assert reply.mimetype == expected
+    if expected == "application/json":
+        assert len(json.loads(reply.data)["predictions"]) == 5
+    else:
+        assert len(reply.data.decode().strip().splitlines()) == 5
+
+
+def test_answers_agree_across_types(client, samples):
+    answers = [json.loads(client.post("/invocations", data=samples[t], headers={"Content-Type": t}).data)["predictions"] for t in TYPES]
+    assert answers[0] == answers[1] == answers[2]
+
+
+@pytest.mark.parametrize("headers, body, status", [
+    ({"Content-Type": "text/csv"}, b"1,2,3\n", 400),
+    ({"Content-Type": "text/csv"}, b"47,male,22.5,82,131,66.8,41,3,4.75,abc\n", 400),
+    ({"Content-Type": "application/json"}, b'{"instances": [', 400),
+    ({"Content-Type": "text/csv"}, b"", 400),
+    ({"Content-Type": "text/csv", "Accept": "image/png"}, b"47,male,22.5,82,131,66.8,41,3,4.75,89\n", 406),
+    ({"Content-Type": "text/plain"}, b"47,male,22.5,82,131,66.8,41,3,4.75,89\n", 415),
+    ({}, b"47,male,22.5,82,131,66.8,41,3,4.75,89\n", 415),
+])
+def test_errors_are_never_2xx_and_say_what_was_wrong(client, headers, body, status):
+    reply = client.post("/invocations", data=body, headers=headers)
+    assert reply.status_code == status
+    error = reply.get_json()["error"]
+    assert error["status"] == status and error["message"]
+    assert client.get("/ping").status_code == 200
+
+
+def test_error_names_row_and_column(client):
+    reply = client.post("/invocations", data=b"47,male,22.5,82,131,66.8,41,3,4.75,89\n47,male,,82,131,66.8,41,3,4.75,89\n",
+                        headers={"Content-Type": "text/csv"})
+    assert reply.status_code == 400
+    assert reply.get_json()["error"] | {} == reply.get_json()["error"]
+    assert (reply.get_json()["error"]["row"], reply.get_json()["error"]["column"]) == (1, "bmi")
+
+
+def test_payload_over_the_limit_is_413_from_content_length(client):
+    body = b"47,male,22.5,82,131,66.8,41,3,4.75,89\n" * 30000  # > 1 MiB
+    reply = client.post("/invocations", data=body, headers={"Content-Type": "text/csv"})
+    assert reply.status_code == 413 and "at most 1048576 bytes" in reply.get_json()["error"]["message"]
+
+
+def test_unknown_route_and_method(client):
+    assert client.get("/nope").status_code == 404
+    assert client.get("/invocations").status_code == 405
+
+
+def test_execution_parameters(model_dir):
+    settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model_dir), "SAGEMAKER_MODEL_SERVER_WORKERS": "3"}, baked_path="/none")
+    reply = create_app(settings).test_client().get("/execution-parameters")
+    assert reply.get_json() == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+
+
+def _custom_model(tmp_path: Path, handler_code: str) -> Path:
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "inference.py").write_text(handler_code)
+    (tmp_path / "mpkit-model.json").write_text(json.dumps({
+        "framework": "custom", "files": {}, "handler": "code/inference.py",
+        "features": [{"name": "x"}]}))
+    return tmp_path
+
+
+def test_custom_handler_replaces_steps(tmp_path):
+    model = _custom_model(tmp_path, (
+        "import numpy as np\n"
+        "def model_fn(model_dir):\n    return 10.0\n"
+        "def predict_fn(data, model):\n    return data.numeric[:, 0] * model\n"))
+    settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")
+    reply = create_app(settings).test_client().post("/invocations", data=b"1\n2\n", headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert reply.status_code == 200 and reply.data == b"10.0\n20.0\n"
+
+
+def test_internal_fault_is_500_without_a_traceback(tmp_path, caplog):
+    model = _custom_model(tmp_path, (
+        "def model_fn(model_dir):\n    return None\n"
+        "def predict_fn(data, model):\n    raise RuntimeError('secret internals')\n"))
+    settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")
+    reply = create_app(settings).test_client().post("/invocations", data=b"1\n", headers={"Content-Type": "text/csv"})
+    assert reply.status_code == 500
+    assert b"secret" not in reply.data and b"Traceback" not in reply.data
+    assert "secret internals" in caplog.text
+
+
+def test_timeout_answers_503_and_asks_for_a_new_worker(tmp_path):
+    model = _custom_model(tmp_path, (
+        "import time\n"
+        "def model_fn(model_dir):\n    return None\n"
+        "def predict_fn(data, model):\n    time.sleep(5)\n    return data.numeric[:, 0]\n"))
+    settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model), "SAGEMAKER_MODEL_SERVER_TIMEOUT": "1"}, baked_path="/none")
+    replaced = []
+    client = create_app(settings, on_timeout=lambda: replaced.append(True)).test_client()
+    started = time.monotonic()
+    reply = client.post("/invocations", data=b"1\n", headers={"Content-Type": "text/csv"})
+    assert reply.status_code == 503 and reply.get_json()["error"]["type"] == "inference_timeout"
+    assert time.monotonic() - started < 4
+    assert replaced == [True]
+    assert client.get("/ping").status_code == 200
+
+
+def test_one_log_line_per_request(client, samples, caplog):
+    caplog.set_level("INFO", logger="mpkit.request")
+    client.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": "abc123"})
+    lines = [r.getMessage() for r in caplog.records if r.name == "mpkit.request"]
+    assert len(lines) == 1
+    assert "id=abc123" in lines[0] and "content_type=text/csv" in lines[0] and "rows=5" in lines[0] and "status=200" in lines[0]

@@ -1,0 +1,64 @@
+import pytest
+
+from package.manifest import ManifestError, load_manifest
+from tests.conftest import ROOT, write_manifest
+
+
+def test_the_example_manifest_loads():
+    manifest = load_manifest(ROOT / "manifest.yaml")
+    assert manifest.name == "diabetes-progression" and manifest.delivery == "image"
+    assert [f["name"] for f in manifest.model["features"]][:3] == ["age", "sex", "bmi"]
+
+
+def _problems(tmp_path, text):
+    path = tmp_path / "manifest.yaml"
+    path.write_text(text)
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    return err.value.problems
+
+
+@pytest.mark.parametrize("name", ["-starts-with-dash", "has_underscore", "x" * 64, ""])
+def test_bad_package_names_are_refused_with_field_and_line(tmp_path, name):
+    path = write_manifest(tmp_path, name=name)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("name:"))
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    assert any(p.startswith(f"{path}:{line}: name:") for p in err.value.problems), err.value.problems
+
+
+def test_nested_errors_name_the_field_path_and_line(tmp_path):
+    text = (ROOT / "manifest.yaml").read_text().replace("max_payload_mb: 6\n  workers", "max_payload_mb: 600\n  workers")
+    problems = _problems(tmp_path, text)
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "max_payload_mb: 600" in t)
+    assert problems == [f"{tmp_path / 'manifest.yaml'}:{line}: serving.max_payload_mb: 600 is greater than the maximum of 100"]
+
+
+def test_unknown_field_and_bad_feature(tmp_path):
+    text = (ROOT / "manifest.yaml").read_text().replace("{name: age, type: number", "{name: age, type: integer")
+    text += "colour: blue\n"
+    problems = _problems(tmp_path, text)
+    assert any("model.features[0].type" in p for p in problems)
+    assert any("colour" in p for p in problems)
+
+
+def test_rules_beyond_the_schema(tmp_path):
+    path = write_manifest(tmp_path, **{"serving.default_accept": "application/x-npy"})
+    with pytest.raises(ManifestError, match="serving.default_accept"):
+        load_manifest(path)
+
+
+def test_a_version_that_yaml_reads_as_a_number(tmp_path):
+    problems = _problems(tmp_path, (ROOT / "manifest.yaml").read_text().replace("version: 1.0.0", "version: 1.0"))
+    assert any(":4: version: 1.0 is not of type 'string'" in p for p in problems), problems
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    problems = _problems(tmp_path, "name: x\nmodel: [unclosed\n")
+    assert problems[0].startswith(f"{tmp_path / 'manifest.yaml'}:3: not valid YAML")
+
+
+def test_missing_model_file_names_field_and_line(tmp_path):
+    manifest = load_manifest(write_manifest(tmp_path))
+    with pytest.raises(ManifestError, match=r"manifest.yaml:\d+: model.files.featurizer: file .* not found"):
+        manifest.require_file("model", "files", "featurizer")

@@ -1,0 +1,71 @@
+"""The compiled featurizer and the served predictions equal the fitted objects' own."""
+
+import io
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost
+
+from inference_image import codecs, featurizer
+from inference_image.loaders import PipelineModel, load_model
+from inference_image.spec import ModelSpec
+
+
+@pytest.fixture(scope="module")
+def loaded(model_dir):
+    return load_model(model_dir, ModelSpec.read(model_dir))
+
+
+@pytest.fixture(scope="module")
+def holdout(product):
+    return (product / "example" / "artifacts" / "validation" / "input.csv").read_bytes()
+
+
+def test_featurizer_is_compiled(loaded):
+    model, _ = loaded
+    assert isinstance(model, PipelineModel) and model.compiled is not None
+
+
+def test_compiled_featurizer_equals_scikit_learn_on_the_holdout(loaded, holdout):
+    model, spec = loaded
+    table = codecs.decode_csv(holdout, spec)
+    np.testing.assert_allclose(model.compiled(table.numeric, table.strings), model.reference_features(table), rtol=1e-12)
+
+
+def test_predictions_equal_the_fitted_objects(loaded, holdout, model_dir):
+    """The straightforward path (pandas, the fitted featurizer, XGBoost) against ours, rtol 1e-6."""
+    model, spec = loaded
+    frame = pd.read_csv(io.BytesIO(holdout), header=None, names=spec.names)
+    fitted = joblib.load(model_dir / "featurizer.joblib")
+    booster = xgboost.Booster()
+    booster.load_model(str(model_dir / "xgboost-model.ubj"))
+    expected = booster.predict(xgboost.DMatrix(fitted.transform(frame)))
+    ours = model.predict(codecs.decode_csv(holdout, spec))
+    assert len(ours) == len(frame) == 89
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)
+
+
+def test_unknown_category_is_ignored_like_scikit_learn(loaded):
+    model, spec = loaded
+    table = codecs.decode_csv(b"47,other,22.5,82,131,66.8,41,3,4.75,89\n", spec)
+    np.testing.assert_allclose(model.compiled(table.numeric, table.strings), model.reference_features(table), rtol=1e-12)
+
+
+def test_unsupported_steps_fall_back_to_scikit_learn(model_dir):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import PolynomialFeatures
+
+    spec = ModelSpec.from_dict({"framework": "pipeline", "files": {}, "features": [{"name": "a"}, {"name": "b"}]})
+    transformer = ColumnTransformer([("poly", PolynomialFeatures(), ["a", "b"])]).fit(pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0]}))
+    with pytest.raises(featurizer.Unsupported):
+        featurizer.compile_featurizer(transformer, spec)
+
+
+def test_a_wrong_compilation_is_dropped_at_load(loaded, monkeypatch):
+    model, spec = loaded
+    bad = PipelineModel(model.featurizer, model.predictor, spec)
+    bad.compiled = lambda numeric, strings: np.zeros((len(numeric), 12))
+    bad.verify(codecs._from_values([list(r) for r in spec.check_rows], spec))
+    assert bad.compiled is None
