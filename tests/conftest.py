@@ -27,8 +27,7 @@ def write_manifest(folder: Path, **changes) -> Path:
 @pytest.fixture(scope="session")
 def product(tmp_path_factory) -> Path:
     """A folder laid out like the repository: manifest.yaml and a trained example/artifacts."""
-    import example.train  # noqa: F401  (imported here so collection does not train)
-    from example import train
+    from example import train  # imported here, not at the top, so that collection does not train
 
     folder = tmp_path_factory.mktemp("product")
     shutil.copytree(ROOT / "example", folder / "example", ignore=shutil.ignore_patterns("artifacts", "__pycache__"))
