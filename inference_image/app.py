@@ -81,8 +81,6 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None) 
 
         handler = Handler(settings)
     app = Flask("mpkit")
-    app.config["mpkit.handler"] = handler
-    app.config["mpkit.on_timeout"] = on_timeout
 
     @app.get("/ping")
     def ping():
@@ -122,8 +120,8 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None) 
             log.info("request id=%s content_type=%s rows=%s status=%d latency_ms=%.2f",
                      rid, content_type or "-", "-" if rows is None else rows, status,
                      (time.perf_counter() - started) * 1000)
-            if timed_out and app.config["mpkit.on_timeout"]:
-                app.config["mpkit.on_timeout"]()
+            if timed_out and on_timeout:
+                on_timeout()
 
     @app.errorhandler(404)
     def not_found(_):

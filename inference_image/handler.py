@@ -39,7 +39,7 @@ class Handler:
         user = _import_module(model_dir / spec.handler) if spec.handler else None
         self.user_steps = sorted(n for n in ("model_fn", "input_fn", "predict_fn", "output_fn") if hasattr(user, n))
 
-        if user is not None and hasattr(user, "model_fn"):
+        if "model_fn" in self.user_steps:
             self.model = user.model_fn(str(model_dir))
         else:
             self.model, spec = load_model(model_dir, spec, threads=settings.model_threads)
@@ -47,13 +47,12 @@ class Handler:
         self.input_fn = getattr(user, "input_fn", None) or self._input_fn
         self.predict_fn = getattr(user, "predict_fn", None) or self._predict_fn
         self.output_fn = getattr(user, "output_fn", None) or self._output_fn
-        self._user_input = hasattr(user, "input_fn")
 
         for media in settings.content_types:
-            if media not in codecs.DECODERS and not hasattr(user, "input_fn"):
+            if media not in codecs.DECODERS and "input_fn" not in self.user_steps:
                 raise LoadError(f"content type {media!r} needs an input_fn in the handler module")
         for media in settings.accept_types:
-            if media not in codecs.DECODERS and not hasattr(user, "output_fn"):
+            if media not in codecs.DECODERS and "output_fn" not in self.user_steps:
                 raise LoadError(f"accept type {media!r} needs an output_fn in the handler module")
         self.load_seconds = time.perf_counter() - started
         if self.user_steps:
@@ -76,7 +75,7 @@ class Handler:
         except RequestError:
             raise
         except ValueError as exc:
-            if not self._user_input:
+            if "input_fn" not in self.user_steps:
                 raise
             raise BadRequest(f"input_fn refused the body: {exc}") from None
         prediction = self.predict_fn(data, self.model)

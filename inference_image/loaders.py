@@ -155,9 +155,11 @@ def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     predictions = np.asarray(model.predict(check))
     if predictions.shape[0] != len(check):
         raise LoadError(f"the model returned {predictions.shape[0]} predictions for {len(check)} rows")
+    featurizer = "none"
+    if isinstance(model, PipelineModel):
+        featurizer = "compiled" if model.compiled is not None else "scikit-learn"
     log.info("model loaded in %.3f s (%s, %d features, featurizer %s)", time.perf_counter() - started,
-             spec.framework, len(spec.features),
-             "compiled" if getattr(model, "compiled", None) is not None else "n/a" if not isinstance(model, PipelineModel) else "scikit-learn")
+             spec.framework, len(spec.features), featurizer)
     return model, spec
 
 

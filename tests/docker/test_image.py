@@ -36,11 +36,11 @@ def test_image_config(engine, baked):
 def test_the_build_has_no_network(engine, tmp_path):
     from package.errors import BuildError
 
+    from package.base_image import DEFAULT_BASE, LOCAL_BASE
+
+    base = LOCAL_BASE if engine.image_exists(LOCAL_BASE) else DEFAULT_BASE
     (tmp_path / "Dockerfile").write_text(
-        "FROM local/debian-python:bookworm\nRUN python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 3)\"\n")
-    base = "local/debian-python:bookworm"
-    if not engine.image_exists(base):
-        (tmp_path / "Dockerfile").write_text((tmp_path / "Dockerfile").read_text().replace(base, "python:3.11-slim"))
+        f"FROM {base}\nRUN python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 3)\"\n")
     with pytest.raises(BuildError, match="unreachable|Network|returned a non-zero code"):
         engine.build(tmp_path, ["mpkit-test/no-network:latest"], {}, say=lambda _: None)
 
