@@ -9,6 +9,7 @@ import signal
 
 from gunicorn.app.base import BaseApplication
 
+from . import request_log
 from .app import create_app
 from .settings import Settings
 
@@ -22,6 +23,11 @@ def _replace_this_worker() -> None:
     # gunicorn's worker treats SIGTERM as "finish the current request, then exit"; the master
     # then starts a fresh worker, so state a timed-out model left behind goes with it.
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _flush_request_log(arbiter, worker) -> None:
+    for handler in logging.getLogger("mpkit.request").handlers:
+        handler.flush()
 
 
 class Server(BaseApplication):
@@ -45,6 +51,8 @@ class Server(BaseApplication):
             "accesslog": None,
             "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,
             "proc_name": "mpkit-serve",
+            # The request log is batched; a worker's last lines leave with it.
+            "worker_exit": _flush_request_log,
         }
         for key, value in options.items():
             if value is not None:
@@ -55,7 +63,9 @@ class Server(BaseApplication):
 
 
 def serve(settings: Settings | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.INFO, format=log_format)
+    request_log.install("mpkit.request", log_format)
     settings = settings or Settings.load()
     logging.getLogger("mpkit.server").info(
         "serving on port %d with %d %s workers, timeout %d s, max payload %d MiB, batch=%s, model %s",

@@ -117,7 +117,9 @@ def test_execution_parameters(server):
 
 def test_one_log_line_per_request_and_the_load_time(server):
     server.request("POST", "/invocations", ROW, {"Content-Type": "text/csv", "X-Amzn-SageMaker-Inference-Id": "log-probe-1"})
-    time.sleep(0.3)
+    deadline = time.monotonic() + 3  # request lines are batched for at most 0.5 s
+    while "id=log-probe-1" not in server.logs() and time.monotonic() < deadline:
+        time.sleep(0.1)
     logs = server.logs()
     assert "model loaded in" in logs
     line = next(line for line in logs.splitlines() if "id=log-probe-1" in line)

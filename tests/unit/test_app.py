@@ -87,6 +87,10 @@ def test_payload_over_the_limit_is_413_from_content_length(client):
 def test_unknown_route_and_method(client):
     assert client.get("/nope").status_code == 404
     assert client.get("/invocations").status_code == 405
+    reply = client.post("/ping")
+    assert reply.status_code == 405 and reply.get_json()["error"]["type"] == "method_not_allowed"
+    head = client.head("/ping")
+    assert head.status_code == 200 and head.data == b""
 
 
 def test_execution_parameters(model_dir):
