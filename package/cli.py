@@ -99,6 +99,67 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_validate(args) -> int:
+    from validation.runner import validate
+
+    from .docker_engine import Engine
+
+    manifest = load_manifest(args.manifest)
+    archive = Path(args.model_archive) if args.model_archive else None
+    if archive and not archive.is_file():
+        raise ConfigurationError(f"{archive}: no such model archive")
+    say = _say(args)
+    report_dir = Path(args.report_dir)
+    report = validate(manifest, Engine(), image=args.image, model_archive=archive, output=report_dir, say=say)
+    paths = report.write(report_dir)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        print(report.table())
+        print(f"reports: {paths['json']}, {paths['junit']}, {paths['table']}")
+    return 1 if report.failed else 0
+
+
+def cmd_transform_local(args) -> int:
+    from validation.transform import job_definition, peak_rss_bytes, progress_bar, run_transform
+
+    from .base_image import DEFAULT_BASE, resolve_base
+    from .docker_engine import Engine
+
+    manifest = load_manifest(args.manifest)
+    if not manifest.data.get("validation"):
+        raise ConfigurationError(f"{manifest.where()}: the manifest has no `validation:` profile to run")
+    job = job_definition(manifest)
+    for key, value in (("ContentType", args.content_type), ("Accept", args.accept), ("SplitType", args.split_type),
+                       ("BatchStrategy", args.batch_strategy), ("MaxPayloadInMB", args.max_payload_mb),
+                       ("MaxConcurrentTransforms", args.max_concurrent_transforms), ("AssembleWith", args.assemble_with)):
+        if value is not None:
+            job[key] = value
+    source = Path(args.input) if args.input else manifest.resolve(manifest.data["validation"]["input"])
+    if not source.exists():
+        raise ConfigurationError(f"{source}: no such input file or folder")
+    image = args.image or f"mpkit/{manifest.name}:{manifest.version}"
+    say = _say(args)
+    engine = Engine()
+    if not engine.image_exists(image):
+        raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
+    with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp:
+        model_dir = _model_mount(manifest, Path(tmp))
+        result, offered, env = run_transform(engine, image, job, source, Path(args.output), model_dir=model_dir,
+                                             client_image=resolve_base(engine, DEFAULT_BASE, say=say), say=say,
+                                             progress=None if args.json else progress_bar())
+    data = {**result.to_dict(), "execution_parameters": offered, "environment": env, "peak_rss_bytes": peak_rss_bytes()}
+    if args.json:
+        print(json.dumps(data, indent=1))
+    else:
+        for f in result.files:
+            status = f"-> {f.output}" if f.error is None else f"FAILED: {f.error}"
+            print(f"{f.input}: {f.records_in} records in, {f.records_out} out, {f.requests} requests {status}")
+        print(f"{result.records} records in {result.seconds:.2f} s ({data['records_per_s']} records/s); "
+              f"peak memory of this process {data['peak_rss_bytes'] / 1e6:.0f} MB")
+    return 0 if result.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].strip("`"),
                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,6 +183,25 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--accept", help="Accept header (default: the sample's, else the image's default)")
     pr.add_argument("--image", help="image to run (default: mpkit/NAME:VERSION from the manifest)")
     pr.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="container environment; repeatable")
+
+    v = command("validate", "check the product against every Marketplace and SageMaker rule, locally", cmd_validate)
+    v.add_argument("--image", help="image to check (default: mpkit/NAME:VERSION, built when missing)")
+    v.add_argument("--model-archive", help="check this model.tar.gz instead of the one `mpkit build` packed")
+    v.add_argument("--report-dir", default="reports", help="where validation.json, validation.junit.xml and "
+                   "validation.txt go, with the batch output (default: reports)")
+
+    t = command("transform-local", "run the validation profile's batch transform on this machine, as SageMaker does",
+                cmd_transform_local)
+    t.add_argument("--input", help="an input file or a folder of them (default: the profile's input)")
+    t.add_argument("--output", required=True, help="folder for the <input>.out files")
+    t.add_argument("--image", help="image to run (default: mpkit/NAME:VERSION)")
+    t.add_argument("--content-type")
+    t.add_argument("--accept")
+    t.add_argument("--split-type", choices=["None", "Line"])
+    t.add_argument("--batch-strategy", choices=["MultiRecord", "SingleRecord"])
+    t.add_argument("--max-payload-mb", type=int)
+    t.add_argument("--max-concurrent-transforms", type=int)
+    t.add_argument("--assemble-with", choices=["None", "Line"])
     return p
 
 

@@ -125,12 +125,15 @@ class ServingContainer:
     """A container started as SageMaker starts it; a context manager that always cleans up."""
 
     def __init__(self, engine: "Engine", image: str, *, model_dir: Path | None = None, env: dict | None = None,
-                 port: int = 8080, client_image: str | None = None):
+                 port: int = 8080, client_image: str | None = None, mounts: dict[str, str] | None = None):
+        """`mounts` maps host folders to read-only paths in the container, beside the model."""
         self.engine, self.image, self.port = engine, image, port
-        volumes = {str(Path(model_dir).resolve()): {"bind": "/opt/ml/model", "mode": "ro"}} if model_dir else None
+        volumes = {str(Path(host).resolve()): {"bind": inside, "mode": "ro"} for host, inside in (mounts or {}).items()}
+        if model_dir:
+            volumes[str(Path(model_dir).resolve())] = {"bind": "/opt/ml/model", "mode": "ro"}
         self.started_at = time.monotonic()
         self.container = engine.client.containers.run(
-            image, ["serve"], detach=True, network_mode="none", volumes=volumes, environment=env or {},
+            image, ["serve"], detach=True, network_mode="none", volumes=volumes or None, environment=env or {},
             labels={"mpkit": "serving"}, init=False)
         self.sidecar = Sidecar(self.container.id, client_image or image, port)
         self.stopped = False
@@ -174,6 +177,14 @@ class ServingContainer:
             return self.container.logs().decode(errors="replace")
         except docker.errors.NotFound:
             return ""
+
+    def memory_peak(self) -> int | None:
+        """Peak memory in bytes so far (cgroup v1 max_usage), else the current usage."""
+        try:
+            stats = self.container.stats(stream=False).get("memory_stats") or {}
+        except docker.errors.APIError:
+            return None
+        return stats.get("max_usage") or stats.get("usage")
 
     def stop(self, timeout: int = 30) -> tuple[float, int]:
         """SIGTERM, then SIGKILL after `timeout` (SM-HOST: 30 s); returns (seconds, exit code)."""
@@ -246,6 +257,31 @@ class Engine:
             repository, _, version = tag.rpartition(":")
             image.tag(repository, version)
         return image_id
+
+    def export(self, image: str):
+        """The image's filesystem as a stream of tar chunks (a created, never started, container)."""
+        container = self.client.containers.create(image, ["serve"], network_mode="none")
+        try:
+            yield from container.export(chunk_size=1024 * 1024)
+        finally:
+            container.remove(force=True)
+
+    def read_file(self, image: str, path: str, limit: int = 1024 * 1024) -> str | None:
+        """A text file from the image, or None when it is not there (nothing is started)."""
+        import io
+        import tarfile
+
+        container = self.client.containers.create(image, ["serve"], network_mode="none")
+        try:
+            chunks, _ = container.get_archive(path)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+                member = tar.next()
+                handle = tar.extractfile(member) if member and member.isfile() else None
+                return handle.read(limit).decode(errors="replace") if handle else None
+        except docker.errors.NotFound:
+            return None
+        finally:
+            container.remove(force=True)
 
     def serve(self, image: str, **kwargs) -> ServingContainer:
         return ServingContainer(self, image, **kwargs)

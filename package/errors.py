@@ -1,6 +1,6 @@
 """The kit's own failures, each with an exit code and a sentence on how to fix it.
 
-Exit codes (documented in `mpkit --help`): 0 success, 1 a check or request failed,
+Exit codes (documented in `mpkit --help`): 0 success, 1 a check, a transform or a request failed,
 2 the manifest or the command line is wrong, 3 Docker is unavailable, 4 a build failed,
 5 the container failed to start or answer.
 """
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 EXIT_CODES_HELP = """exit codes:
   0  success
-  1  the model answered with an error (predict)
+  1  a check failed (validate), a transform file failed (transform-local),
+     or the model answered with an error (predict)
   2  bad manifest or arguments (the message names the file, line and field)
   3  no Docker engine reachable
   4  the image or its inputs could not be built

@@ -1,0 +1,302 @@
+"""Checks on the image running as SageMaker runs it: `serve`, networking off, the model mounted
+read-only at /opt/ml/model, reached only from a sidecar inside its network namespace."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from package.errors import ContainerError
+
+from . import egress_audit, rules
+from .report import Check, check
+
+UNKNOWN_MEDIA = "application/x-mpkit-unknown"
+AUDIT_DIR = "/opt/mpkit-audit"
+BIND_TO_PORT_PROBE = 8089
+LOAD_ROWS = (1, 100, 1000)
+LOAD_CONCURRENCY = (1, 4)
+LOAD_REQUESTS = 40
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";")[0].strip().lower()
+
+
+def parses_as(body: bytes, media: str) -> str | None:
+    """None if `body` parses as `media`, else why not."""
+    try:
+        text = body.decode("utf-8")
+        if media == "application/json":
+            json.loads(text)
+        elif media == "application/jsonlines":
+            for line in text.splitlines():
+                if line.strip():
+                    json.loads(line)
+        elif media == "text/csv":
+            list(csv.reader(io.StringIO(text)))
+        return None
+    except (ValueError, csv.Error) as exc:
+        return str(exc)[:200]
+
+
+def line_body(lines: list[bytes], size: int) -> bytes:
+    """Whole lines, repeated, up to `size` bytes."""
+    out, total, i = [], 0, 0
+    while lines and total + len(lines[i % len(lines)]) <= size:
+        out.append(lines[i % len(lines)])
+        total += len(out[-1])
+        i += 1
+    return b"".join(out)
+
+
+class ContainerRun:
+    """One start of the image and every check that can share it."""
+
+    def __init__(self, engine, image: str, manifest, model_dir: Path | None, client_image: str, say=print):
+        self.engine, self.image, self.manifest, self.model_dir = engine, image, manifest, model_dir
+        self.client_image, self.say = client_image, say
+        self.checks: list[Check] = []
+        self.performance: list[dict] = []
+        config = engine.inspect(image)["Config"] or {}
+        self.labels = config.get("Labels") or {}
+        image_env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
+        self.audit_env = {"PYTHONPATH": ":".join(filter(None, [AUDIT_DIR, image_env.get("PYTHONPATH")]))}
+        serving = manifest.serving
+        self.content_types = serving["content_types"]
+        self.accept_types = serving["accept_types"]
+        self.max_payload = int(serving.get("max_payload_mb", 6) * rules.MIB)
+        validation = manifest.data.get("validation") or {}
+        self.rows_media = validation.get("content_type", "text/csv")
+        rows_file = manifest.resolve(validation["input"]) if validation.get("input") else None
+        self.rows = rows_file.read_bytes().splitlines(keepends=True) if rows_file and rows_file.is_file() else []
+
+    def run(self) -> None:
+        with tempfile.TemporaryDirectory(prefix="mpkit-audit-") as audit:
+            (Path(audit) / "sitecustomize.py").write_text(egress_audit.SITECUSTOMIZE)
+            self.say(f"starting {self.image} as SageMaker does (serve, networking off)")
+            with self.engine.serve(self.image, model_dir=self.model_dir, env=self.audit_env,
+                                   mounts={audit: AUDIT_DIR}, client_image=self.client_image) as container:
+                if not self._startup(container):
+                    return
+                self._ping(container)
+                self._content_matrix(container)
+                self._errors(container)
+                self._payloads(container)
+                self._load(container)
+                peak = container.memory_peak()
+                seconds, code = container.stop(int(rules.SIGTERM_S.value))
+                self._sigterm(seconds, code)
+                self._egress(container.logs())
+                self._memory(peak)
+            self._bind_to_port(audit)
+
+    # ---- each check
+    def _startup(self, container) -> bool:
+        try:
+            ready = container.wait_ready(rules.STARTUP_S.value)
+        except ContainerError as exc:
+            self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, False, "never",
+                                     f"{rules.STARTUP_S.value:.0f} s",
+                                     "the server must listen on port 8080 (or SAGEMAKER_BIND_TO_PORT) and answer GET /ping "
+                                     "with 200; see the log", str(exc).splitlines()[-15:]))
+            return False
+        self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, True,
+                                 round(ready, 2), rules.STARTUP_S.value))
+        return True
+
+    def _ping(self, container) -> None:
+        replies = [container.request("GET", "/ping", timeout=rules.PING_TIMEOUT_S.value + 1) for _ in range(5)]
+        bad = [f"{r.status} body={r.body[:60]!r}" + (f" error={r.error}" if r.error else "") for r in replies
+               if r.status != 200 or r.body]
+        slowest = max(r.elapsed for r in replies)
+        self.checks.append(check("ping", "GET /ping answers 200 with an empty body", "SM-HOST", not bad,
+                                 bad[0] if bad else "200, empty", "200, empty",
+                                 "return status 200 and no body from /ping (not 'OK', not JSON)", bad))
+        self.checks.append(check("ping-time", rules.PING_TIMEOUT_S.text, rules.PING_TIMEOUT_S.source,
+                                 slowest < rules.PING_TIMEOUT_S.value, round(slowest, 3), rules.PING_TIMEOUT_S.value,
+                                 "answer /ping without touching the model"))
+
+    def _content_matrix(self, container) -> None:
+        samples = {s.content_type: s for s in self.manifest.samples}
+        problems, tried = [], 0
+        for content_type in self.content_types:
+            sample = samples.get(content_type)
+            if sample is None:
+                problems.append(f"no sample for {content_type}: add one to `samples`")
+                continue
+            body = sample.file.read_bytes()
+            for accept in self.accept_types:
+                tried += 1
+                reply = container.invoke(body, content_type, accept)
+                where = f"{sample.file.name} as {content_type} -> {accept}"
+                if reply.status is None or not 200 <= reply.status < 300:
+                    problems.append(f"{where}: {reply.status or reply.error} {reply.body[:200]!r}")
+                elif _media(reply.content_type) != accept:
+                    problems.append(f"{where}: answered Content-Type {reply.content_type!r}")
+                elif (why := parses_as(reply.body, accept)) is not None:
+                    problems.append(f"{where}: the body does not parse as {accept}: {why}")
+        self.checks.append(check("content-matrix", "each declared input type with each declared response type answers "
+                                 "2xx with that Content-Type and a body that parses", "SM-HOST", not problems,
+                                 f"{tried - len(problems)}/{tried} pairs", f"{tried}/{tried}",
+                                 "serve every type the manifest declares, or declare only what you serve", problems))
+
+    def _error_cases(self) -> list[tuple[str, bytes, str | None, str | None]]:
+        sample = next((s for s in self.manifest.samples if s.content_type == "text/csv"), None) \
+            or (self.manifest.samples[0] if self.manifest.samples else None)
+        content_type = sample.content_type if sample else self.content_types[0]
+        first = sample.file.read_bytes().splitlines()[0] if sample else b"1"
+        malformed = {"text/csv": b"\"unterminated,quote\n1,2\n", "application/json": b"{not json",
+                     "application/jsonlines": b"{not json}\n"}.get(content_type, b"\xff\xfe\x00garbage")
+        wrong_count = first.rstrip(b"\n") + b",1,2,3\n" if content_type == "text/csv" else \
+            (b'{"instances": [[1, 2]]}' if content_type == "application/json" else b'[1, 2]\n')
+        return [
+            ("unsupported Content-Type", first, UNKNOWN_MEDIA, None),
+            ("unsupported Accept", first, content_type, UNKNOWN_MEDIA),
+            ("malformed body", malformed, content_type, None),
+            ("empty body", b"", content_type, None),
+            ("wrong feature count", wrong_count, content_type, None),
+        ]
+
+    def _errors(self, container) -> None:
+        problems = []
+        for name, body, content_type, accept in self._error_cases():
+            reply = container.invoke(body, content_type, accept)
+            if reply.status is None:
+                problems.append(f"{name}: connection dropped ({reply.error})")
+            elif not 400 <= reply.status < 500:
+                problems.append(f"{name}: answered {reply.status} (Marketplace bills every 2xx)")
+            ping = container.request("GET", "/ping", timeout=rules.PING_TIMEOUT_S.value + 1)
+            if ping.status != 200:
+                problems.append(f"{name}: /ping answered {ping.status or ping.error} afterwards")
+        self.checks.append(check("errors-4xx", "bad requests (unsupported Content-Type or Accept, malformed, empty, "
+                                 "wrong feature count) get a 4xx, never a 2xx or a dropped connection, and /ping "
+                                 "stays 200", "MP-REQ", not problems, f"{5 - len(problems)}/5 cases", "5/5 cases",
+                                 "raise a client error (400/406/413/415) for bad input; never return 200 with an "
+                                 "error message", problems))
+
+    def _payloads(self, container) -> None:
+        if not self.rows or self.rows_media not in ("text/csv", "application/jsonlines"):
+            self.checks.append(check("payload-realtime", "a request just under 6 MiB is answered", "API-RT", False,
+                                     "not measured", "6 MiB", "give validation.input as CSV or JSON Lines rows", warn_only=True))
+            return
+        limit = int(rules.REALTIME_PAYLOAD_BYTES.value)
+        big = line_body(self.rows, limit - 4096)
+        future = container.sidecar.submit("POST", "/invocations", big, {"Content-Type": self.rows_media}, 120)
+        pings = []
+        while not future.done() and len(pings) < 20:
+            pings.append(container.request("GET", "/ping", timeout=rules.PING_TIMEOUT_S.value + 1))
+            time.sleep(0.05)
+        reply = future.result(180)
+        ok = reply.status is not None and 200 <= reply.status < 300
+        self.checks.append(check("payload-realtime", f"a {len(big)}-byte request (just under {rules.REALTIME_PAYLOAD_BYTES.text}) "
+                                 "is answered", rules.REALTIME_PAYLOAD_BYTES.source, ok,
+                                 f"{reply.status or reply.error}", "2xx",
+                                 "accept bodies up to 6 MiB: raise the server's body limit (AWS's sample caps at 5 MB, "
+                                 "aws/amazon-sagemaker-examples#2793)", [reply.body[:200]] if not ok else []))
+        self.checks.append(check("invocation-time", rules.REALTIME_TIME_S.text, rules.REALTIME_TIME_S.source,
+                                 ok and reply.elapsed <= rules.REALTIME_TIME_S.value, round(reply.elapsed, 2),
+                                 rules.REALTIME_TIME_S.value,
+                                 "a buyer's largest request must finish in 60 s: speed up the model or lower the "
+                                 "declared max payload"))
+        slow = max((p.elapsed for p in pings if p.status == 200), default=0.0)
+        bad = [p for p in pings if p.status != 200]
+        self.checks.append(check("ping-under-load", "/ping answers 200 within 2 s while a large request runs",
+                                 rules.PING_TIMEOUT_S.source, not bad and slow < rules.PING_TIMEOUT_S.value,
+                                 f"{len(pings)} pings, slowest {slow:.3f} s" + (f", {len(bad)} failed" if bad else ""),
+                                 rules.PING_TIMEOUT_S.value,
+                                 "serve /ping from a worker that is not busy (more workers, or a separate thread)"))
+        over = line_body(self.rows, self.max_payload + rules.MIB)
+        reply = container.invoke(over, self.rows_media, timeout=120)
+        ping = container.request("GET", "/ping", timeout=rules.PING_TIMEOUT_S.value + 1)
+        ok = reply.status == 413 and ping.status == 200
+        self.checks.append(check("payload-over-limit", "a request over the declared max payload is refused with 413 "
+                                 "and the server keeps answering", "MP-LIMITS", ok,
+                                 f"{reply.status or reply.error}, then /ping {ping.status}", "413, then /ping 200",
+                                 "check Content-Length against the limit and answer 413 (Payload Too Large)"))
+
+    def _load(self, container) -> None:
+        if not self.rows or self.rows_media not in ("text/csv", "application/jsonlines"):
+            return
+        for rows in LOAD_ROWS:
+            body = b"".join((self.rows * (rows // len(self.rows) + 1))[:rows])
+            for concurrency in LOAD_CONCURRENCY:
+                started = time.monotonic()
+                latencies, failures, sent = [], 0, 0
+                in_flight = []
+                while sent < LOAD_REQUESTS or in_flight:
+                    while sent < LOAD_REQUESTS and len(in_flight) < concurrency:
+                        in_flight.append(container.sidecar.submit("POST", "/invocations", body, {"Content-Type": self.rows_media}, 60))
+                        sent += 1
+                    reply = in_flight.pop(0).result(120)
+                    if reply.status == 200:
+                        latencies.append(reply.elapsed * 1000)
+                    else:
+                        failures += 1
+                seconds = time.monotonic() - started
+                latencies.sort()
+                self.performance.append({
+                    "rows": rows, "bytes": len(body), "concurrency": concurrency, "requests": LOAD_REQUESTS,
+                    "failures": failures, "requests_per_s": round(LOAD_REQUESTS / seconds, 1),
+                    "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+                    "p99_ms": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 2) if latencies else None,
+                    "client": "sidecar relay in the container's namespace (adds its own overhead)"})
+
+    def _sigterm(self, seconds: float, code: int) -> None:
+        ok = seconds < rules.SIGTERM_S.value and code != 137
+        self.checks.append(check("sigterm", "the container exits on SIGTERM before SIGKILL comes 30 s later",
+                                 rules.SIGTERM_S.source, ok, f"{seconds:.2f} s, exit code {code}", rules.SIGTERM_S.value,
+                                 "use an exec-form ENTRYPOINT so the server is PID 1 and gets SIGTERM, and handle it"))
+
+    def _egress(self, logs: str) -> None:
+        events = egress_audit.events(logs)
+        self.checks.append(check("egress", "the container resolves no names and opens no connections (it runs with "
+                                 "no network)", "MP-SEC", not events, f"{len(events)} attempts", "none",
+                                 "bake every file the model needs into the image or model.tar.gz; install at build time",
+                                 events))
+
+    def _memory(self, peak: int | None) -> None:
+        smallest = min((instance_memory(t) for t in self.manifest.data["instance_types"].get("realtime", [])
+                        + self.manifest.data["instance_types"].get("batch", [])), default=None, key=lambda m: m or 1e30)
+        ok = peak is None or smallest is None or peak < smallest * 0.8
+        self.checks.append(check("memory", "peak memory in this run stays under 80% of the smallest declared "
+                                 "instance's memory (a report: instance memory from the EC2 naming scheme)", "mpkit",
+                                 ok, peak, int(smallest * 0.8) if smallest else None,
+                                 "declare larger instance types or load a smaller model", warn_only=True))
+
+    def _bind_to_port(self, audit: str) -> None:
+        if self.labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") != "true":
+            return
+        env = {**self.audit_env, "SAGEMAKER_BIND_TO_PORT": str(BIND_TO_PORT_PROBE), "SAGEMAKER_SAFE_PORT_RANGE": "8000-9999"}
+        with self.engine.serve(self.image, model_dir=self.model_dir, env=env, port=BIND_TO_PORT_PROBE,
+                               mounts={audit: AUDIT_DIR}, client_image=self.client_image) as container:
+            try:
+                ready = container.wait_ready(60)
+                ok, measured = True, f"/ping on {BIND_TO_PORT_PROBE} after {ready:.2f} s"
+            except ContainerError:
+                ok, measured = False, f"nothing answered on {BIND_TO_PORT_PROBE}"
+        self.checks.append(check("bind-to-port", "an image labelled accept-bind-to-port listens on "
+                                 "SAGEMAKER_BIND_TO_PORT", "SM-PIPE", ok, measured, f"port {BIND_TO_PORT_PROBE}",
+                                 "read SAGEMAKER_BIND_TO_PORT (default 8080) when binding, or drop the label"))
+
+
+# vCPUs by size and GiB per vCPU by family letter, from the EC2 instance-type naming scheme;
+# an unknown type gives None and the memory check only reports.
+_SIZE_VCPUS = {"medium": 1, "large": 2, "xlarge": 4, **{f"{n}xlarge": 4 * n for n in (2, 3, 4, 6, 8, 9, 12, 16, 18, 24, 32, 48)}}
+_GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8, "t": 4, "g": 4, "p": 8, "inf": 2, "trn": 16, "x": 16, "z": 8}
+
+
+def instance_memory(instance_type: str) -> int | None:
+    try:
+        _, family, size = instance_type.split(".")
+    except ValueError:
+        return None
+    letters = "".join(ch for ch in family if ch.isalpha())
+    per = _GIB_PER_VCPU.get(letters) or _GIB_PER_VCPU.get(letters[:1])
+    vcpus = _SIZE_VCPUS.get(size)
+    return per * vcpus * 1024 ** 3 if per and vcpus else None

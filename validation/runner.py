@@ -1,0 +1,109 @@
+"""`mpkit validate`: the static checks, the container checks and the batch replay, in one report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+
+from package.base_image import DEFAULT_BASE, resolve_base
+from package.manifest import Manifest
+
+from . import static_checks
+from .container_checks import ContainerRun
+from .report import Report, check
+from .transform import job_definition, run_transform
+
+
+def validate(manifest: Manifest, engine, *, image: str | None = None, model_archive: Path | None = None,
+             output: Path, build_if_missing: bool = True, say=print) -> Report:
+    from package.build import build, build_dir
+
+    image = image or f"mpkit/{manifest.name}:{manifest.version}"
+    report = Report(subject={"name": manifest.name, "version": manifest.version, "manifest": str(manifest.path),
+                             "image": image})
+    say("static checks: manifest")
+    report.add(*static_checks.manifest_checks(manifest))
+
+    context = None
+    if not engine.image_exists(image):
+        if not build_if_missing:
+            report.add(check("image", "the image exists", "SM-HOST", False, "missing", image, "run `mpkit build`"))
+            return report
+        say(f"{image} is not built; building it")
+        result = build(manifest, engine=engine, say=say)
+        image = result.image
+    if image == f"mpkit/{manifest.name}:{manifest.version}":
+        context = build_dir(manifest) / "context"
+    info = engine.inspect(image)
+    report.subject["image_id"] = info["Id"]
+
+    say("static checks: model archive, image configuration, downloads at start, secrets")
+    with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:
+        model_dir = None
+        if model_archive is None and manifest.delivery == "s3":
+            model_archive = build_dir(manifest) / "model.tar.gz"
+        if model_archive is not None:
+            expected = ["mpkit-model.json", *[p.name for p in manifest.model_files().values()]]
+            report.add(static_checks.archive_check(Path(model_archive), expected))
+            model_dir = Path(tmp) / "model"
+            model_dir.mkdir()
+            with tarfile.open(model_archive) as tar:
+                tar.extractall(model_dir, filter="data")
+        report.add(*static_checks.image_checks(info, claims_pipeline=False))
+        config = info["Config"] or {}
+        argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+        scripts = {}
+        for path in static_checks.serve_path_files(argv):
+            text = engine.read_file(image, path)
+            if text is not None and (path.endswith((".sh", ".py")) or text.startswith("#!")):
+                scripts[path] = text
+        report.add(static_checks.downloads_check(argv, scripts))
+        files = list(static_checks.image_files(static_checks.read_stream(engine.export(image))))
+        if context is not None and context.is_dir():
+            files += [(f"build context: {rel}", head) for rel, head in static_checks.context_files(context)]
+        report.add(static_checks.secrets_check(files))
+
+        client = resolve_base(engine, DEFAULT_BASE, say=say)
+        run = ContainerRun(engine, image, manifest, model_dir, client, say=say)
+        run.run()
+        report.add(*run.checks)
+        report.performance = run.performance
+
+        if manifest.data.get("validation") and any(c.id == "startup" and c.status == "pass" for c in run.checks):
+            report.batch = _batch(report, manifest, engine, image, model_dir, client, output, say)
+    return report
+
+
+def _batch(report: Report, manifest: Manifest, engine, image, model_dir, client, output: Path, say) -> dict:
+    job = job_definition(manifest)
+    source = manifest.resolve(manifest.data["validation"]["input"])
+    target = output / "batch-output"
+    shutil.rmtree(target, ignore_errors=True)
+    say(f"batch transform replay of the validation profile on {source.name}")
+    result, offered, env = run_transform(engine, image, job, source, target, model_dir=model_dir, client_image=client, say=say)
+    errors = [f"{Path(f.input).name}: {f.error}" for f in result.files if f.error]
+    report.add(check("batch-transform", "the validation profile's transform job succeeds: one .out per input "
+                     "file (SageMaker's certification is this job)", "MP-CREATE", result.ok and bool(result.files),
+                     f"{sum(f.output is not None for f in result.files)}/{len(result.files)} files", "all files",
+                     "run `mpkit transform-local` and read the container log; every mini-batch must answer 2xx", errors))
+    short = [f"{Path(f.input).name}: {f.records_in} in, {f.records_out} out" for f in result.files
+             if f.error is None and f.records_in != f.records_out]
+    report.add(check("batch-record-count", "each output has one record per input record, in order", "SM-BT",
+                     result.ok and not short, f"{sum(f.records_out for f in result.files)} of {result.records}",
+                     result.records, "answer one output record per input record of a mini-batch (MultiRecord packs many)",
+                     short))
+    if offered is not None:
+        keys = {"MaxConcurrentTransforms", "BatchStrategy", "MaxPayloadInMB"}
+        ok = keys <= set(offered) and offered.get("BatchStrategy") in ("MULTI_RECORD", "SINGLE_RECORD") \
+            and isinstance(offered.get("MaxPayloadInMB"), int) and offered["MaxPayloadInMB"] <= 100
+        report.add(check("execution-parameters", "GET /execution-parameters, when offered, gives MaxConcurrentTransforms, "
+                         "BatchStrategy (MULTI_RECORD|SINGLE_RECORD) and MaxPayloadInMB (<= 100)", "SM-BATCH", ok,
+                         json.dumps(offered), "the three keys", "return the three keys with valid values, or 404"))
+    data = result.to_dict()
+    data["environment"] = env
+    data["execution_parameters"] = offered
+    data["output"] = str(target)
+    return data

@@ -1,0 +1,251 @@
+"""Checks that need no running container: the manifest against the API's own constraints, the
+model.tar.gz layout, the image's configuration, downloads at start, and secrets."""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import tarfile
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+
+from . import rules
+from .report import Check, check
+
+MEDIA = re.compile(r"^[a-zA-Z0-9][-\w.+]*/[-\w.+]+$")
+DOWNLOADERS = re.compile(r"\b(pip3?|conda|mamba|apt-get|apt|yum|dnf|apk|curl|wget)\b\s+(install|-[-\w]*|https?://|add|update)|"
+                         r"\bpython3?\s+-m\s+pip\b|requirements\.txt|\bgit\s+clone\b")
+SECRET_NAMES = re.compile(r"(^|/)(\.aws/credentials|\.aws/config|\.env|\.netrc|\.pypirc|\.docker/config\.json|"
+                          r"id_(rsa|dsa|ecdsa|ed25519)|[^/]+\.pem|[^/]+\.key)$")
+SECRET_CONTENT = re.compile(rb"(AKIA|ASIA)[0-9A-Z]{16}|-----BEGIN (RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----|"
+                            rb"aws_secret_access_key\s*=")
+# Files the distribution and the Python packages own: scanned by name, not by content.
+SYSTEM_PREFIXES = ("usr/", "lib/", "lib64/", "bin/", "sbin/", "etc/ssl/", "var/lib/dpkg/", "var/cache/", "opt/venv/lib/",
+                   "proc/", "sys/", "dev/")
+
+
+@lru_cache(maxsize=None)
+def instance_enums() -> dict[str, frozenset]:
+    """The instance-type enums from botocore's SageMaker service model (API), not a copied list."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return {name: frozenset(model.shape_for(name).enum) for name in ("TransformInstanceType", "ProductionVariantInstanceType")}
+
+
+def manifest_checks(manifest) -> list[Check]:
+    data, where = manifest.data, manifest.where
+    out = []
+    name = data["name"]
+    out.append(check("model-package-name", "ModelPackageName is 1-63 letters, digits and inner hyphens", "API",
+                     bool(re.match(rules.MODEL_PACKAGE_NAME_PATTERN, name)), name, rules.MODEL_PACKAGE_NAME_PATTERN,
+                     f"{where('name')}: rename the product"))
+    enums = instance_enums()
+    bad = []
+    for kind, enum in (("realtime", "ProductionVariantInstanceType"), ("batch", "TransformInstanceType")):
+        for i, t in enumerate(data["instance_types"].get(kind, [])):
+            if t not in enums[enum]:
+                bad.append(f"{where('instance_types', kind, i)}: instance_types.{kind}[{i}]: {t!r} is not a {enum}")
+    validation = data.get("validation") or {}
+    if validation and validation["instance_type"] not in enums["TransformInstanceType"]:
+        bad.append(f"{where('validation', 'instance_type')}: validation.instance_type: {validation['instance_type']!r} "
+                   "is not a TransformInstanceType")
+    out.append(check("instance-types", "every instance type is a member of the API's enum (real-time: "
+                     "ProductionVariantInstanceType; batch and validation: TransformInstanceType)", "API", not bad,
+                     f"{len(bad)} unknown", "0 unknown",
+                     "use a type from the enum (no Graviton for batch); `aws sagemaker` lists them per region", bad))
+    serving = data["serving"]
+    media = [*serving["content_types"], *serving["accept_types"], validation.get("content_type"), validation.get("accept")]
+    malformed = [m for m in media if m and not MEDIA.match(m)]
+    out.append(check("content-type-format", "content types are well-formed type/subtype values", "API", not malformed,
+                     malformed or "all well-formed", "type/subtype", "write them as e.g. text/csv", malformed))
+    out.append(check("validation-profile", "exactly one validation profile", rules.VALIDATION_PROFILES.source,
+                     bool(validation), 1 if validation else 0, 1,
+                     "add a `validation:` section (the batch job AWS runs to certify the package)"))
+    if not validation:
+        return out
+    payload = validation.get("max_payload_mb", rules.BATCH_DEFAULTS["MaxPayloadInMB"])
+    concurrency = validation.get("max_concurrent_transforms") or 1
+    out.append(check("batch-payload", rules.BATCH_PAYLOAD_MB.text, rules.BATCH_PAYLOAD_MB.source,
+                     payload <= rules.BATCH_PAYLOAD_MB.value, payload, rules.BATCH_PAYLOAD_MB.value,
+                     f"{where('validation', 'max_payload_mb')}: lower max_payload_mb"))
+    out.append(check("batch-payload-x-concurrency", rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.text,
+                     rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.source,
+                     payload * concurrency <= rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value, payload * concurrency,
+                     rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value,
+                     f"{where('validation', 'max_concurrent_transforms')}: lower max_concurrent_transforms or max_payload_mb"))
+    split = validation.get("split_type", "None")
+    strategy = validation.get("batch_strategy")
+    out.append(check("batch-strategy-split", "a BatchStrategy needs a SplitType other than None", "API",
+                     not (strategy and split == "None"), f"{strategy or '-'} with SplitType {split}", "SplitType Line",
+                     f"{where('validation', 'batch_strategy')}: set split_type: Line, or drop batch_strategy"))
+    env = validation.get("environment") or {}
+    out.append(check("transform-environment", rules.TRANSFORM_ENVIRONMENT_ENTRIES.text,
+                     rules.TRANSFORM_ENVIRONMENT_ENTRIES.source, len(env) <= rules.TRANSFORM_ENVIRONMENT_ENTRIES.value,
+                     len(env), rules.TRANSFORM_ENVIRONMENT_ENTRIES.value, f"{where('validation', 'environment')}: bake settings into the image"))
+    role = validation.get("role")
+    if role is None:
+        out.append(check("validation-role", "ValidationRole is a full IAM role ARN", "API", False, "not set",
+                         "arn:aws:iam::<account>:role/<name>", "set validation.role (needed by `mpkit publish`)", warn_only=True))
+    else:
+        lo, hi = rules.ROLE_ARN_LENGTH
+        ok = bool(re.match(rules.ROLE_ARN_PATTERN, role)) and lo <= len(role) <= hi
+        out.append(check("validation-role", "ValidationRole is a full IAM role ARN, not a role name", "API", ok, role,
+                         "arn:aws:iam::<12-digit account>:role/<name>",
+                         f"{where('validation', 'role')}: give the role's ARN, e.g. arn:aws:iam::123456789012:role/{role.rsplit('/', 1)[-1]} "
+                         "(aws/amazon-sagemaker-examples#4843)"))
+    return out
+
+
+def archive_check(archive: Path, expected: list[str]) -> Check:
+    """model.tar.gz: the files at the archive root as the loader expects them, nothing that escapes."""
+    problems = []
+    names = []
+    with tarfile.open(archive, "r:*") as tar:
+        for member in tar.getmembers():
+            path = PurePosixPath(member.name)
+            names.append(member.name.removeprefix("./"))
+            if path.is_absolute():
+                problems.append(f"{member.name}: absolute path")
+            if ".." in path.parts:
+                problems.append(f"{member.name}: `..` in the path")
+            if member.issym() or member.islnk():
+                target = PurePosixPath(member.linkname)
+                if target.is_absolute() or _escapes(path.parent / target):
+                    problems.append(f"{member.name}: link to {member.linkname} leaves the archive")
+            if member.isdev() or member.isfifo():
+                problems.append(f"{member.name}: device or fifo")
+    files = set(names)
+    missing = [e for e in expected if e not in files]
+    tops = {n.split("/", 1)[0] for n in names if n}
+    if missing:
+        nested = [n for n in files if any(n.endswith("/" + e) for e in missing)]
+        problems.append(f"missing at the archive root: {', '.join(missing)}"
+                        + (f" (found {', '.join(sorted(nested)[:3])}: an extra top folder)" if nested else ""))
+    return check("model-archive", "model.tar.gz holds the model files at its root (SageMaker extracts it into "
+                 "/opt/ml/model), with no absolute paths, no `..` and no links out", "SM-HOST", not problems,
+                 f"{archive.stat().st_size} bytes, top level: {', '.join(sorted(tops)[:5])}", f"root: {', '.join(expected)}",
+                 "pack from inside the model folder (`tar -czf model.tar.gz -C model .`) or let `mpkit build` pack it",
+                 problems)
+
+
+def _escapes(path: PurePosixPath) -> bool:
+    depth = 0
+    for part in path.parts:
+        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+        if depth < 0:
+            return True
+    return False
+
+
+def image_checks(config: dict, claims_pipeline: bool = True) -> list[Check]:
+    """From `docker inspect` of the image: nothing is started."""
+    c = config.get("Config") or {}
+    entrypoint, cmd = c.get("Entrypoint") or [], c.get("Cmd") or []
+    shell_form = bool(entrypoint[:2] in (["/bin/sh", "-c"], ["sh", "-c"], ["/bin/bash", "-c"]))
+    argv = [*entrypoint, *cmd]
+    out = [
+        check("entrypoint-exec-form", "the ENTRYPOINT is exec-form, so the server itself receives SIGTERM", "SM-HOST",
+              bool(entrypoint) and not shell_form, entrypoint or "none", "exec form",
+              'write ENTRYPOINT ["python3", "-m", "your_server"] (JSON array), not ENTRYPOINT python3 ...'),
+        check("entrypoint-not-tini", "the entry point is not the tini initializer", "SM-HOST",
+              not any(PurePosixPath(a).name == "tini" for a in entrypoint[:1]), entrypoint[:1] or "none", "not tini",
+              "start the server directly; SageMaker cannot use tini as the entry point"),
+        check("root-user", "the container runs as root", "SM-HOST", c.get("User", "") in ("", "root", "0", "0:0"),
+              c.get("User") or "root", "root", "remove USER from the Dockerfile (or end with USER root)"),
+        check("architecture", "the image is linux/amd64 (validation is a batch job on x86 instances)", "API",
+              config.get("Architecture") == "amd64" and config.get("Os") == "linux",
+              f"{config.get('Os')}/{config.get('Architecture')}", "linux/amd64", "build with --platform linux/amd64"),
+        check("bind-to-port-label", "the image declares com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true "
+              "(needed in inference pipelines)", "SM-PIPE",
+              (c.get("Labels") or {}).get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") == "true",
+              (c.get("Labels") or {}).get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port", "absent"), "true",
+              "add LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true and honour SAGEMAKER_BIND_TO_PORT",
+              warn_only=not claims_pipeline),
+        check("image-size", rules.ECR_LAYER_BYTES.text + " (the image size is governed by ECR's quotas)",
+              rules.ECR_LAYER_BYTES.source, config.get("Size", 0) <= rules.ECR_LAYER_BYTES.value,
+              config.get("Size", 0), int(rules.ECR_LAYER_BYTES.value), "split the image or move the model to model.tar.gz"),
+    ]
+    return out
+
+
+def serve_path_files(argv: list[str]) -> list[str]:
+    """Paths in the entry point's command line that may be scripts to read."""
+    words = []
+    for arg in argv:
+        words.extend(shlex.split(arg) if " " in arg else [arg])
+    return [w for w in words if w.startswith("/") or w.endswith((".sh", ".py"))]
+
+
+def downloads_check(argv: list[str], scripts: dict[str, str]) -> Check:
+    found = []
+    command = " ".join(argv)
+    if DOWNLOADERS.search(command):
+        found.append(f"entry point: {command}")
+    for path, text in scripts.items():
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.lstrip().startswith("#") and DOWNLOADERS.search(line):
+                found.append(f"{path}:{number}: {line.strip()[:120]}")
+    return check("no-downloads-at-start", "nothing is installed or downloaded when the container starts "
+                 "(it runs with no network)", "MP-SEC", not found, f"{len(found)} found", "none",
+                 "install everything at build time (RUN pip install ... in the Dockerfile) and bake model files in "
+                 "or ship them in model.tar.gz", found)
+
+
+def secrets_check(files) -> Check:
+    """`files` yields (path inside the image or context, first bytes or None)."""
+    found = []
+    for path, head in files:
+        rel = path.lstrip("/")
+        if SECRET_NAMES.search(rel) and not rel.startswith(("usr/", "etc/ssl/", "opt/venv/lib/")):
+            found.append(f"{path}: a credentials or key file by its name")
+        elif head is not None and SECRET_CONTENT.search(head):
+            found.append(f"{path}: contains what looks like an AWS key or a private key")
+    return check("no-secrets", "no credentials or private keys in the image or its build context", "MP-SEC", not found,
+                 f"{len(found)} found", "none", "remove them and add them to .dockerignore; rotate any key that was built in",
+                 found)
+
+
+def image_files(tar_stream, limit_bytes: int = 1024 * 1024):
+    """(path, head) for each regular file of an exported container filesystem; content is read
+    only outside the distribution's and the Python packages' folders."""
+    with tarfile.open(fileobj=tar_stream, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                continue
+            name = member.name.lstrip("./")
+            head = None
+            if not name.startswith(SYSTEM_PREFIXES) and member.size <= limit_bytes:
+                handle = tar.extractfile(member)
+                head = handle.read() if handle else None
+            yield "/" + name, head
+
+
+def context_files(folder: Path, limit_bytes: int = 1024 * 1024):
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "wheelhouse" not in path.parts:
+            rel = path.relative_to(folder).as_posix()
+            yield rel, path.read_bytes()[:limit_bytes] if path.stat().st_size <= limit_bytes else None
+
+
+def read_stream(chunks) -> io.RawIOBase:
+    """A file-like view over an iterator of byte chunks (docker's export stream)."""
+    class Stream(io.RawIOBase):
+        def __init__(self):
+            self.iterator, self.buffer = iter(chunks), b""
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            while not self.buffer:
+                try:
+                    self.buffer = next(self.iterator)
+                except StopIteration:
+                    return 0
+            n = min(len(b), len(self.buffer))
+            b[:n], self.buffer = self.buffer[:n], self.buffer[n:]
+            return n
+
+    return io.BufferedReader(Stream(), 1024 * 1024)
