@@ -110,7 +110,8 @@ def cmd_validate(args) -> int:
         raise ConfigurationError(f"{archive}: no such model archive")
     say = _say(args)
     report_dir = Path(args.report_dir)
-    report = validate(manifest, Engine(), image=args.image, model_archive=archive, output=report_dir, say=say)
+    report = validate(manifest, Engine(), image=args.image, model_archive=archive, output=report_dir,
+                      startup_timeout=args.startup_timeout, say=say)
     paths = report.write(report_dir)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
@@ -189,6 +190,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--model-archive", help="check this model.tar.gz instead of the one `mpkit build` packed")
     v.add_argument("--report-dir", default="reports", help="where validation.json, validation.junit.xml and "
                    "validation.txt go, with the batch output (default: reports)")
+    v.add_argument("--startup-timeout", type=float, default=480,
+                   help="seconds to wait for the first 200 on /ping (SageMaker allows 480)")
 
     t = command("transform-local", "run the validation profile's batch transform on this machine, as SageMaker does",
                 cmd_transform_local)

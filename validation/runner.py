@@ -18,7 +18,7 @@ from .transform import job_definition, run_transform
 
 
 def validate(manifest: Manifest, engine, *, image: str | None = None, model_archive: Path | None = None,
-             output: Path, build_if_missing: bool = True, say=print) -> Report:
+             output: Path, build_if_missing: bool = True, startup_timeout: float | None = None, say=print) -> Report:
     from package.build import build, build_dir
 
     image = image or f"mpkit/{manifest.name}:{manifest.version}"
@@ -67,7 +67,8 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         report.add(static_checks.secrets_check(files))
 
         client = resolve_base(engine, DEFAULT_BASE, say=say)
-        run = ContainerRun(engine, image, manifest, model_dir, client, say=say)
+        run = ContainerRun(engine, image, manifest, model_dir, client, say=say,
+                           **({"startup_timeout": startup_timeout} if startup_timeout else {}))
         run.run()
         report.add(*run.checks)
         report.performance = run.performance

@@ -1,0 +1,83 @@
+"""A deliberately small model server for the corpus of broken images; MODE picks its flaw.
+
+ok: a correct server. errors-200: answers 200 to bad requests. ping-body: /ping says "OK".
+wrong-port: listens on 8081. no-bind-port: ignores SAGEMAKER_BIND_TO_PORT. drop-last: a
+multi-record request loses its last record.
+"""
+
+import json
+import os
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MODE = os.environ.get("MODE", "ok")
+TYPES = ("text/csv", "application/json", "application/jsonlines")
+
+
+def rows_of(body: bytes, content_type: str):
+    if content_type == "text/csv":
+        rows = [line.split(",") for line in body.decode().splitlines() if line.strip()]
+    elif content_type == "application/json":
+        doc = json.loads(body)
+        rows = doc["instances"] if isinstance(doc, dict) else doc
+    else:
+        rows = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
+    if not rows or any(len(r) != 10 for r in rows):
+        raise ValueError("each row needs 10 features")
+    return rows
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def answer(self, status, body=b"", content_type="application/json"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        if self.path == "/ping":
+            return self.answer(200, b"OK" if MODE == "ping-body" else b"", "text/plain")
+        self.answer(404, b'{"error": "no route"}')
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        bad = 200 if MODE == "errors-200" else None
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0]
+        accept = self.headers.get("Accept") or "application/json"
+        accept = "application/json" if accept == "*/*" else accept
+        if content_type not in TYPES:
+            return self.answer(bad or 415, b'{"error": "unsupported content type"}')
+        if accept not in TYPES:
+            return self.answer(bad or 406, b'{"error": "unsupported accept"}')
+        try:
+            rows = rows_of(body, content_type)
+        except (ValueError, KeyError, TypeError):
+            return self.answer(bad or 400, b'{"error": "bad body"}')
+        values = [0.5] * len(rows)
+        if MODE == "drop-last" and len(values) > 1:
+            values = values[:-1]
+        if accept == "text/csv":
+            out = "".join(f"{v}\n" for v in values)
+        elif accept == "application/jsonlines":
+            out = "".join(json.dumps({"y": v}) + "\n" for v in values)
+        else:
+            out = json.dumps({"predictions": values})
+        self.answer(200, out.encode(), accept)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["serve"]:
+        sys.exit(64)
+    port = 8081 if MODE == "wrong-port" else int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
+    if MODE == "no-bind-port":
+        port = 8080
+    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    server.serve_forever()

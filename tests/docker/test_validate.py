@@ -1,0 +1,126 @@
+"""`mpkit validate` against the corpus of broken images, each built here from a small fixture,
+and against the example product, which passes every check."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_manifest
+
+pytestmark = pytest.mark.docker
+CORPUS = Path(__file__).parent / "corpus"
+TINY = {  # the small server's MODE -> the check that must fail
+    "errors-200": "errors-4xx",
+    "ping-body": "ping",
+    "wrong-port": "startup",
+    "no-bind-port": "bind-to-port",
+    "drop-last": "batch-record-count",
+}
+OURS = {  # our image, broken one way -> the checks that must fail
+    "pip-at-start": (
+        'COPY start.sh /start.sh\nENTRYPOINT ["/start.sh"]\n',
+        "#!/bin/sh\npip install --no-cache-dir requests || /opt/venv/bin/python3 -c "
+        "\"import urllib.request; urllib.request.urlopen('https://pypi.org/simple/requests/', timeout=2)\" || true\n"
+        "exec /opt/venv/bin/python3 -m inference_image \"$@\"\n",
+        ["no-downloads-at-start", "egress"]),
+    "body-cap-5mb": ("ENV SAGEMAKER_MAX_PAYLOAD_IN_MB=5\n", None, ["payload-realtime"]),
+    "shell-form-entrypoint": ("ENTRYPOINT /opt/venv/bin/python3 -m inference_image serve && true\n", None,
+                              ["entrypoint-exec-form", "sigterm"]),
+}
+
+
+@pytest.fixture(scope="module")
+def client_base(engine):
+    from package.base_image import DEFAULT_BASE, resolve_base
+
+    return resolve_base(engine, DEFAULT_BASE, say=lambda _: None)
+
+
+@pytest.fixture(scope="module")
+def s3_manifest(product, tmp_path_factory):
+    from package.manifest import load_manifest
+
+    folder = tmp_path_factory.mktemp("s3-manifest")
+    (folder / "example").symlink_to(product / "example")
+    return load_manifest(write_manifest(folder, name="mpkit-test-s3", **{"model.delivery": "s3"}))
+
+
+@pytest.fixture(scope="module")
+def baked_manifest(product):
+    from package.manifest import load_manifest
+
+    return load_manifest(product / "manifest.yaml")
+
+
+def _image(engine, tmp_path, tag, dockerfile, files=None):
+    context = tmp_path / tag.replace("/", "_").replace(":", "_")
+    context.mkdir()
+    (context / "Dockerfile").write_text(dockerfile)
+    for name, text in (files or {}).items():
+        (context / name).write_text(text)
+        (context / name).chmod(0o755)
+    engine.build(context, [tag], {}, say=lambda _: None)
+    return tag
+
+
+def _validate(engine, manifest, image, tmp_path, **kwargs):
+    from validation.runner import validate
+
+    return validate(manifest, engine, image=image, output=tmp_path / "reports", build_if_missing=False,
+                    startup_timeout=20, say=lambda _: None, **kwargs)
+
+
+def _fails_with(report, check_id):
+    failed = {c.id: c for c in report.failed}
+    assert check_id in failed, f"{check_id} did not fail; failures: {sorted(failed)}"
+    assert failed[check_id].hint, f"{check_id} has no fix hint"
+
+
+@pytest.mark.parametrize("mode", sorted(TINY))
+def test_a_small_broken_server_fails_its_check(engine, client_base, baked_manifest, tmp_path, mode):
+    shutil.copy(CORPUS / "server.py", tmp_path / "server.py")
+    dockerfile = (f"FROM {client_base}\nCOPY server.py /srv/server.py\nENV MODE={mode}\n"
+                  "LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true\n"
+                  'ENTRYPOINT ["python3", "/srv/server.py"]\nCMD ["serve"]\n')
+    image = _image(engine, tmp_path, f"mpkit-corpus/{mode}:1", dockerfile, {"server.py": (CORPUS / "server.py").read_text()})
+    _fails_with(_validate(engine, baked_manifest, image, tmp_path), TINY[mode])
+
+
+@pytest.mark.parametrize("case", sorted(OURS))
+def test_our_image_broken_one_way_fails_its_checks(engine, s3_image, s3_manifest, tmp_path, case):
+    extra, script, checks = OURS[case]
+    image = _image(engine, tmp_path, f"mpkit-corpus/{case}:1", f"FROM {s3_image.image}\n{extra}",
+                   {"start.sh": script} if script else None)
+    report = _validate(engine, s3_manifest, image, tmp_path, model_archive=Path(s3_image.model_tar))
+    for check_id in checks:
+        _fails_with(report, check_id)
+
+
+def test_a_tarball_with_an_extra_top_folder_fails(engine, s3_image, s3_manifest, tmp_path):
+    nested = tmp_path / "nested.tar.gz"
+    with tarfile.open(nested, "w:gz") as tar:
+        tar.add(s3_image.model_dir, arcname="model")
+    report = _validate(engine, s3_manifest, s3_image.image, tmp_path, model_archive=nested)
+    _fails_with(report, "model-archive")
+
+
+def test_the_example_product_passes_every_check_and_batch_matches_real_time(engine, baked, baked_manifest, tmp_path):
+    manifest = baked_manifest
+    report = _validate(engine, manifest, baked.image, tmp_path)
+    assert report.failed == [], report.table()
+    paths = report.write(tmp_path / "reports")
+    assert all(p.is_file() for p in paths.values())
+    assert report.performance and report.batch["ok"]
+
+    # The replay's records equal the image's real-time answers for the same rows.
+    source = manifest.resolve(manifest.data["validation"]["input"])
+    out = Path(report.batch["output"]) / f"{source.name}.out"
+    with engine.serve(baked.image) as container:
+        container.wait_ready(60)
+        real_time = container.invoke(source.read_bytes(), "text/csv", "text/csv").body
+    assert out.read_bytes().splitlines() == real_time.splitlines()
+    assert len(real_time.splitlines()) == len(source.read_bytes().splitlines())
