@@ -147,7 +147,7 @@ def main(argv=None) -> int:
     from package.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    image = f"mpkit/{manifest.name}:{manifest.version}"
+    image = manifest.image
     engine = Engine()
     if not engine.image_exists(image):
         print(f"{image} is not built: run `mpkit build` first", file=sys.stderr)

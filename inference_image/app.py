@@ -22,7 +22,8 @@ from . import codecs
 from .errors import InferenceTimeout, PayloadTooLarge, RequestError
 from .settings import Settings
 
-log = logging.getLogger("mpkit.request")
+REQUEST_LOGGER = "mpkit.request"
+log = logging.getLogger(REQUEST_LOGGER)
 # A body this much over the limit is not drained before the 413; the connection is closed instead.
 DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
 CHUNK = 1024 * 1024

@@ -71,7 +71,7 @@ class BatchedHandler(logging.Handler):
             self.flush()
 
 
-def install(logger_name: str = "mpkit.request", fmt: str = "%(asctime)s %(levelname)s %(name)s: %(message)s") -> BatchedHandler:
+def install(logger_name: str, fmt: str) -> BatchedHandler:
     """Route `logger_name` through one batched handler (and not also through the root's)."""
     logger = logging.getLogger(logger_name)
     handler = BatchedHandler()

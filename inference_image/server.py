@@ -10,10 +10,11 @@ import signal
 from gunicorn.app.base import BaseApplication
 
 from . import request_log
-from .app import create_app
+from .app import REQUEST_LOGGER, create_app
 from .settings import Settings
 
 WORKER_CLASS = "sync"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # gunicorn kills a worker silent this much longer than the per-request timeout: the request's
 # own deadline answers first, this only catches a worker stuck inside native code.
 HARD_KILL_MARGIN_S = 30
@@ -26,7 +27,7 @@ def _replace_this_worker() -> None:
 
 
 def _flush_request_log(arbiter, worker) -> None:
-    for handler in logging.getLogger("mpkit.request").handlers:
+    for handler in logging.getLogger(REQUEST_LOGGER).handlers:
         handler.flush()
 
 
@@ -63,9 +64,8 @@ class Server(BaseApplication):
 
 
 def serve(settings: Settings | None = None) -> None:
-    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=logging.INFO, format=log_format)
-    request_log.install("mpkit.request", log_format)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    request_log.install(REQUEST_LOGGER, LOG_FORMAT)
     settings = settings or Settings.load()
     logging.getLogger("mpkit.server").info(
         "serving on port %d with %d %s workers, timeout %d s, max payload %d MiB, batch=%s, model %s",

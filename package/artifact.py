@@ -94,3 +94,12 @@ def pack_model(folder: Path, output: Path) -> str:
     with output.open("wb") as handle, gzip.GzipFile(filename="", mode="wb", fileobj=handle, mtime=FIXED_MTIME, compresslevel=9) as gz:
         gz.write(raw.getvalue())
     return hashlib.sha256(output.read_bytes()).hexdigest()
+
+
+def extract_model(archive: str | Path, target: Path) -> Path:
+    """Unpack model.tar.gz into `target` as SageMaker unpacks it into /opt/ml/model (SM-HOST);
+    the `data` filter refuses absolute paths, `..` and links out of the folder."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target

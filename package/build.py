@@ -103,8 +103,7 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
     wheelhouse = ensure_wheelhouse(say=say)
     base = resolve_base(engine, base_image, say=say)
     content = stage_context(manifest, wheelhouse, model_dir, out / "context")
-    repository = f"mpkit/{manifest.name}"
-    tags = [f"{repository}:{manifest.version}", f"{repository}:{manifest.version}-{content[:12]}"]
+    tags = [manifest.image, f"{manifest.image}-{content[:12]}"]
     say(f"building {tags[0]} on {base} with networking off ...")
     image_id = engine.build(out / "context", tags, {"BASE_IMAGE": base}, say=say)
     info = engine.inspect(image_id)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -41,21 +40,20 @@ def _model_mount(manifest, tmp: Path) -> Path | None:
     """For S3 delivery, the real model.tar.gz extracted as SageMaker would extract it."""
     if manifest.delivery != "s3":
         return None
+    from .artifact import extract_model
     from .build import build_dir
 
     archive = build_dir(manifest) / "model.tar.gz"
     if not archive.is_file():
         raise ConfigurationError(f"{archive} is missing", hint="run `mpkit build` first")
-    with tarfile.open(archive) as tar:
-        tar.extractall(tmp, filter="data")
-    return tmp
+    return extract_model(archive, tmp)
 
 
 def cmd_predict(args) -> int:
     from .docker_engine import Engine
 
     manifest = load_manifest(args.manifest)
-    image = args.image or f"mpkit/{manifest.name}:{manifest.version}"
+    image = args.image or manifest.image
     if args.file:
         if not args.content_type:
             raise ConfigurationError("--file needs --content-type")
@@ -139,7 +137,7 @@ def cmd_transform_local(args) -> int:
     source = Path(args.input) if args.input else manifest.resolve(manifest.data["validation"]["input"])
     if not source.exists():
         raise ConfigurationError(f"{source}: no such input file or folder")
-    image = args.image or f"mpkit/{manifest.name}:{manifest.version}"
+    image = args.image or manifest.image
     say = _say(args)
     engine = Engine()
     if not engine.image_exists(image):

@@ -13,8 +13,11 @@ answering on its stdout. That needs nothing but the engine, so it works for any 
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
 import subprocess
+import tarfile
 import threading
 import time
 from concurrent.futures import Future
@@ -258,30 +261,31 @@ class Engine:
             image.tag(repository, version)
         return image_id
 
-    def export(self, image: str):
-        """The image's filesystem as a stream of tar chunks (a created, never started, container)."""
+    @contextlib.contextmanager
+    def _created(self, image: str):
+        """A container created from the image and never started: its files, nothing run."""
         container = self.client.containers.create(image, ["serve"], network_mode="none")
         try:
-            yield from container.export(chunk_size=1024 * 1024)
+            yield container
         finally:
             container.remove(force=True)
 
-    def read_file(self, image: str, path: str, limit: int = 1024 * 1024) -> str | None:
-        """A text file from the image, or None when it is not there (nothing is started)."""
-        import io
-        import tarfile
+    def export(self, image: str):
+        """The image's filesystem as a stream of tar chunks."""
+        with self._created(image) as container:
+            yield from container.export(chunk_size=1024 * 1024)
 
-        container = self.client.containers.create(image, ["serve"], network_mode="none")
-        try:
-            chunks, _ = container.get_archive(path)
+    def read_file(self, image: str, path: str, limit: int = 1024 * 1024) -> str | None:
+        """A text file from the image, or None when it is not there."""
+        with self._created(image) as container:
+            try:
+                chunks, _ = container.get_archive(path)
+            except docker.errors.NotFound:
+                return None
             with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
                 member = tar.next()
                 handle = tar.extractfile(member) if member and member.isfile() else None
                 return handle.read(limit).decode(errors="replace") if handle else None
-        except docker.errors.NotFound:
-            return None
-        finally:
-            container.remove(force=True)
 
     def serve(self, image: str, **kwargs) -> ServingContainer:
         return ServingContainer(self, image, **kwargs)

@@ -86,6 +86,11 @@ class Manifest:
         return self.data["version"]
 
     @property
+    def image(self) -> str:
+        """The tag `mpkit build` gives the product's image, and every command's default image."""
+        return f"mpkit/{self.name}:{self.version}"
+
+    @property
     def model(self) -> dict:
         return self.data["model"]
 

@@ -216,7 +216,8 @@ def _input_files(source: Path) -> list[Path]:
 def replay(source: Path, output: Path, profile: Profile, send: Send, progress: Callable[[int, int], None] | None = None) -> BatchResult:
     """Run the job over a file or a folder of files; `send` talks to the running container."""
     files = _input_files(source)
-    total_bytes = sum(f.stat().st_size for f in files) or 1
+    sizes = {f: f.stat().st_size for f in files}
+    total_bytes = sum(sizes.values()) or 1
     done_bytes = 0
     output.mkdir(parents=True, exist_ok=True)
     headers = {"Content-Type": profile.content_type}
@@ -266,7 +267,7 @@ def replay(source: Path, output: Path, profile: Profile, send: Send, progress: C
                         in_flight.append((batch, pool.submit(call, batch)))
                         drain(profile.max_concurrent - 1)
                         if progress:
-                            progress(done_bytes + min(result.bytes_in, path.stat().st_size), total_bytes)
+                            progress(done_bytes + min(result.bytes_in, sizes[path]), total_bytes)
                     drain(0)
                 os.replace(partial, target)
                 result.output = str(target)
@@ -275,7 +276,7 @@ def replay(source: Path, output: Path, profile: Profile, send: Send, progress: C
                     future.cancel()
                 partial.unlink(missing_ok=True)
                 result.error = str(exc)
-            done_bytes += path.stat().st_size
+            done_bytes += sizes[path]
             results.append(result)
     return BatchResult(asdict_profile(profile), results, time.monotonic() - started, latencies)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 
+from package.artifact import SPEC_FILE, extract_model
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.manifest import Manifest
 
@@ -21,7 +21,7 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
              output: Path, build_if_missing: bool = True, startup_timeout: float | None = None, say=print) -> Report:
     from package.build import build, build_dir
 
-    image = image or f"mpkit/{manifest.name}:{manifest.version}"
+    image = image or manifest.image
     report = Report(subject={"name": manifest.name, "version": manifest.version, "manifest": str(manifest.path),
                              "image": image})
     say("static checks: manifest")
@@ -35,7 +35,7 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         say(f"{image} is not built; building it")
         result = build(manifest, engine=engine, say=say)
         image = result.image
-    if image == f"mpkit/{manifest.name}:{manifest.version}":
+    if image == manifest.image:
         context = build_dir(manifest) / "context"
     info = engine.inspect(image)
     report.subject["image_id"] = info["Id"]
@@ -46,12 +46,9 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         if model_archive is None and manifest.delivery == "s3":
             model_archive = build_dir(manifest) / "model.tar.gz"
         if model_archive is not None:
-            expected = ["mpkit-model.json", *[p.name for p in manifest.model_files().values()]]
+            expected = [SPEC_FILE, *[p.name for p in manifest.model_files().values()]]
             report.add(static_checks.archive_check(Path(model_archive), expected))
-            model_dir = Path(tmp) / "model"
-            model_dir.mkdir()
-            with tarfile.open(model_archive) as tar:
-                tar.extractall(model_dir, filter="data")
+            model_dir = extract_model(model_archive, Path(tmp) / "model")
         report.add(*static_checks.image_checks(info, claims_pipeline=False))
         config = info["Config"] or {}
         argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]

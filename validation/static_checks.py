@@ -142,9 +142,8 @@ def _escapes(path: PurePosixPath) -> bool:
 def image_checks(config: dict, claims_pipeline: bool = True) -> list[Check]:
     """From `docker inspect` of the image: nothing is started."""
     c = config.get("Config") or {}
-    entrypoint, cmd = c.get("Entrypoint") or [], c.get("Cmd") or []
+    entrypoint = c.get("Entrypoint") or []
     shell_form = bool(entrypoint[:2] in (["/bin/sh", "-c"], ["sh", "-c"], ["/bin/bash", "-c"]))
-    argv = [*entrypoint, *cmd]
     out = [
         check("entrypoint-exec-form", "the ENTRYPOINT is exec-form, so the server itself receives SIGTERM", "SM-HOST",
               bool(entrypoint) and not shell_form, entrypoint or "none", "exec form",

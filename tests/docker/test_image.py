@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import tarfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from package.artifact import extract_model
 
 pytestmark = pytest.mark.docker
 
@@ -144,15 +145,9 @@ def test_batch_variables_and_bind_to_port(engine, baked):
             other.close()
 
 
-def _extract(archive: str, target: Path) -> Path:
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    return target
-
-
 def test_s3_delivery_reads_a_real_model_tar_mounted_read_only(engine, s3_image, server, product, tmp_path):
     assert s3_image.model_tar and s3_image.model_sha256
-    model = _extract(s3_image.model_tar, tmp_path / "model")
+    model = extract_model(s3_image.model_tar, tmp_path / "model")
     body = samples(product)["text/csv"]
     with engine.serve(s3_image.image, model_dir=model) as container:
         container.wait_ready(60)
