@@ -148,3 +148,20 @@ def test_the_report_in_three_forms(tmp_path):
     suite = ET.parse(paths["junit"]).getroot()
     assert suite.get("failures") == "1" and suite.find(".//failure") is not None
     assert "FAIL root-user" in paths["table"].read_text() and "fix: remove USER" in report.table()
+
+
+def test_more_than_16_transform_environment_entries(tmp_path):
+    env = {f"KEY_{i}": "v" for i in range(17)}
+    manifest = load_manifest(write_manifest(tmp_path, **{"validation.environment": env}))
+    assert _failed(static_checks.manifest_checks(manifest)) == ["transform-environment"]
+
+
+def test_no_validation_profile(tmp_path):
+    path = write_manifest(tmp_path)
+    text = path.read_text()
+    path.write_text(text[:text.index("validation:")] + text[text.index("samples:"):])
+    assert _failed(static_checks.manifest_checks(load_manifest(path))) == ["validation-profile"]
+
+
+def test_an_image_over_the_ecr_layer_limit():
+    assert _failed(static_checks.image_checks({**IMAGE, "Size": 60_000 * 1024 * 1024})) == ["image-size"]
