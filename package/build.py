@@ -33,6 +33,8 @@ class BuildResult:
     model_sha256: str | None
     architecture: str
     entrypoint: list
+    content_hash: str = ""
+    reused: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -103,14 +105,27 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
     wheelhouse = ensure_wheelhouse(say=say)
     base = resolve_base(engine, base_image, say=say)
     content = stage_context(manifest, wheelhouse, model_dir, out / "context")
-    tags = [manifest.image, f"{manifest.image}-{content[:12]}"]
-    say(f"building {tags[0]} on {base} with networking off ...")
-    image_id = engine.build(out / "context", tags, {"BASE_IMAGE": base}, say=say)
+    content = hashlib.sha256(f"{content} {base}".encode()).hexdigest()
+    tags = [manifest.image, content_tag(manifest, content)]
+    reused = engine.image_exists(tags[1])
+    if reused:
+        # The content tag names exactly this context on this base: nothing to build.
+        image_id = engine.inspect(tags[1])["Id"]
+        engine.tag(image_id, tags[0])
+        say(f"reusing {tags[1]}: already built from this exact context")
+    else:
+        say(f"building {tags[0]} on {base} with networking off ...")
+        image_id = engine.build(out / "context", tags, {"BASE_IMAGE": base}, say=say)
     info = engine.inspect(image_id)
-    say(f"built {tags[0]} ({info['Size'] / 1e6:.0f} MB)")
+    say(f"{'image' if reused else 'built'} {tags[0]} ({info['Size'] / 1e6:.0f} MB)")
     return BuildResult(
         image=tags[0], image_id=image_id, tags=tags, size_bytes=int(info["Size"]), base_image=base,
         delivery=manifest.delivery, model_dir=str(model_dir), model_tar=str(model_tar) if model_tar else None,
         model_sha256=sha, architecture=f"{info.get('Os')}/{info.get('Architecture')}",
-        entrypoint=info["Config"].get("Entrypoint") or [],
+        entrypoint=info["Config"].get("Entrypoint") or [], content_hash=content, reused=reused,
     )
+
+
+def content_tag(manifest: Manifest, content_hash: str) -> str:
+    """The image tag that names one build context: the version and 12 hex digits of its hash."""
+    return f"{manifest.image}-{content_hash[:12]}"

@@ -159,6 +159,96 @@ def cmd_transform_local(args) -> int:
     return 0 if result.ok else 1
 
 
+def _target(args, manifest):
+    """The Target of --local / --endpoint-url / real AWS, as a context manager."""
+    import contextlib
+
+    from .aws import Target
+    from .local_target import LocalTarget
+
+    region = args.region or manifest.publish.get("region")
+    if args.local:
+        return LocalTarget(manifest.root / ".mpkit" / "local", region=region, say=_say(args))
+    return contextlib.nullcontext(Target(region=region, profile=args.profile, endpoint_url=args.endpoint_url,
+                                         registry=args.registry, local=bool(args.registry)))
+
+
+def _record_path(args, manifest, target) -> Path:
+    if args.record:
+        return Path(args.record)
+    where = "local" if args.local else (f"emulator" if target.endpoint_url else "aws")
+    return manifest.root / ".mpkit" / "publish" / where / f"{manifest.package_name}.json"
+
+
+def cmd_publish(args) -> int:
+    from .aws import Aws
+    from .docker_engine import Engine
+    from .local_target import seed_role
+    from .publish_record import PublishRecord
+    from .publisher import Publisher
+
+    manifest = load_manifest(args.manifest)
+    say = _say(args)
+    with _target(args, manifest) as target:
+        aws = Aws(target)
+        if args.local:
+            seed_role(aws, (manifest.data.get("validation") or {}).get("role"), say=say)
+        record = PublishRecord.load(_record_path(args, manifest, target))
+        publisher = Publisher(manifest, aws, Engine(), record, report_dir=Path(args.report_dir),
+                              validate=not args.skip_validate, dry_run=args.dry_run, wait=not args.no_wait,
+                              wait_timeout=args.wait_timeout, show_progress=not args.json, say=say)
+        result = publisher.run()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1, default=str))
+        return 0
+    print(f"\n{result.package_name} on {result.target}:")
+    print(result.table())
+    if result.dry_run:
+        print("\ndry run: nothing was changed. The CreateModelPackage request:")
+        print(json.dumps(result.request, indent=1))
+        return 0
+    if result.nothing_to_do:
+        print("nothing to do: the package exists with these exact inputs")
+    print(f"package: {result.arn}")
+    print(f"status:  {result.status}")
+    if result.local_note:
+        print(f"         ({result.local_note})")
+    print(f"record:  {result.record} ({result.seconds:.1f} s)")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from . import model_package as mp
+    from .aws import Aws
+    from .errors import AwsError
+    from .publisher import wait_for
+
+    manifest = load_manifest(args.manifest)
+    name = args.name or manifest.package_name
+    with _target(args, manifest) as target:
+        aws = Aws(target)
+        if args.wait:
+            described = wait_for(aws, name, timeout=args.wait_timeout, say=_say(args))
+        else:
+            try:
+                described = aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
+            except AwsError as exc:
+                if exc.code == "ValidationException":
+                    raise ConfigurationError(f"no model package named {name} in {aws.region}: {exc}",
+                                             hint="publish it first, or check --region and the account") from exc
+                raise
+    lines = mp.status_lines(described)
+    if args.json:
+        print(json.dumps({"name": name, "arn": described.get("ModelPackageArn"),
+                          "status": described.get("ModelPackageStatus"),
+                          "details": described.get("ModelPackageStatusDetails"), "lines": lines}, indent=1, default=str))
+    else:
+        print("\n".join(lines))
+        if described.get("ModelPackageStatus") == "Failed":
+            print(f"  fix: {mp.failure_help(described, aws.region)}")
+    return {"Failed": 8}.get(described.get("ModelPackageStatus"), 0)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].strip("`"),
                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -203,6 +293,29 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--max-payload-mb", type=int)
     t.add_argument("--max-concurrent-transforms", type=int)
     t.add_argument("--assemble-with", choices=["None", "Line"])
+
+    def aws_options(c):
+        c.add_argument("--local", action="store_true", help="use the local target: an AWS emulator (moto) and a "
+                       "registry on loopback, started for the run, state kept in .mpkit/local/")
+        c.add_argument("--region", help="AWS Region (default: publish.region, else the AWS configuration's)")
+        c.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+        c.add_argument("--endpoint-url", help="an AWS emulator's URL instead of AWS (tests; --local starts one itself)")
+        c.add_argument("--registry", help="HOST:PORT of a registry standing in for ECR's, with --endpoint-url")
+        c.add_argument("--wait-timeout", type=float, default=6 * 3600, help="seconds to wait for validation (default 6 h)")
+
+    pu = command("publish", "build, validate, push by digest, upload, and create the certified model package", cmd_publish)
+    aws_options(pu)
+    pu.add_argument("--dry-run", action="store_true", help="print the plan and the exact CreateModelPackage request; "
+                    "change nothing in AWS")
+    pu.add_argument("--no-wait", action="store_true", help="exit once the package is created (`mpkit status --wait` resumes)")
+    pu.add_argument("--skip-validate", action="store_true", help="do not run `mpkit validate` first")
+    pu.add_argument("--report-dir", default="reports", help="where validate's reports go (default: reports)")
+    pu.add_argument("--record", help="the publish record (default: .mpkit/publish/<target>/<package>.json)")
+
+    st = command("status", "a model package's status, each validation and image scan item with its reason", cmd_status)
+    st.add_argument("name", nargs="?", help="ModelPackageName or ARN (default: the manifest's NAME-VERSION)")
+    aws_options(st)
+    st.add_argument("--wait", action="store_true", help="wait until Completed or Failed")
     return p
 
 

@@ -229,6 +229,39 @@ class Engine:
         except docker.errors.APIError:
             return False
 
+    def tag(self, image: str, ref: str) -> None:
+        repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
+        self.client.images.get(image).tag(repository, tag)
+
+    def login(self, registry: str, username: str, password: str) -> None:
+        try:
+            self.client.login(username=username, password=password, registry=registry, reauth=True)
+        except docker.errors.APIError as exc:
+            raise ContainerError(f"docker login to {registry} failed: {exc.explanation or exc}",
+                                 hint="the registry token may have expired; run the command again") from None
+
+    def push(self, ref: str, progress=None) -> str:
+        """Push `repo:tag`; returns the manifest digest the registry reports. `progress(done, total)`
+        is called with bytes pushed so far across layers."""
+        repository, _, tag = ref.rpartition(":")
+        layers: dict[str, tuple[int, int]] = {}
+        digest = None
+        for event in self.client.api.push(repository, tag=tag, stream=True, decode=True):
+            if "error" in event:
+                raise ContainerError(f"pushing {ref} failed: {event['error']}",
+                                     hint="check the registry is reachable and the login is current; then run again")
+            detail = event.get("progressDetail") or {}
+            if event.get("id") and detail.get("total"):
+                layers[event["id"]] = (min(detail.get("current", 0), detail["total"]), detail["total"])
+            elif event.get("id") and event.get("status") in ("Pushed", "Layer already exists") and event["id"] in layers:
+                layers[event["id"]] = (layers[event["id"]][1], layers[event["id"]][1])
+            if progress and layers:
+                progress(sum(c for c, _ in layers.values()), sum(t for _, t in layers.values()))
+            digest = (event.get("aux") or {}).get("Digest") or digest
+        if not digest:
+            raise ContainerError(f"the registry did not report a digest for {ref}")
+        return digest
+
     def import_image(self, tar_stream, ref: str) -> None:
         repository, _, tag = ref.rpartition(":")
         self.client.api.import_image_from_data(tar_stream.read(), repository=repository, tag=tag)

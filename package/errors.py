@@ -2,7 +2,8 @@
 
 Exit codes (documented in `mpkit --help`): 0 success, 1 a check, a transform or a request failed,
 2 the manifest or the command line is wrong, 3 Docker is unavailable, 4 a build failed,
-5 the container failed to start or answer.
+5 the container failed to start or answer, 6 an AWS call failed, 7 publish refused to go on,
+8 SageMaker's validation of the model package failed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ EXIT_CODES_HELP = """exit codes:
   2  bad manifest or arguments (the message names the file, line and field)
   3  no Docker engine reachable
   4  the image or its inputs could not be built
-  5  the container did not start or did not answer"""
+  5  the container did not start or did not answer
+  6  an AWS call failed after retries (the message names the call and AWS's error code)
+  7  publish stopped before creating the package: a preflight rule, an image scan finding,
+     or changed inputs under a version that is already published
+  8  the model package was created and SageMaker's validation of it failed"""
 
 
 class MpkitError(Exception):
@@ -43,3 +48,20 @@ class BuildError(MpkitError):
 
 class ContainerError(MpkitError):
     exit_code = 5
+
+
+class AwsError(MpkitError):
+    exit_code = 6
+
+    def __init__(self, message: str, hint: str | None = None, *, code: str = "", operation: str = ""):
+        super().__init__(message, hint)
+        self.code = code
+        self.operation = operation
+
+
+class PublishRefused(MpkitError):
+    exit_code = 7
+
+
+class PackageFailed(MpkitError):
+    exit_code = 8

@@ -7,6 +7,8 @@ names unique) and resolves paths against the manifest's folder.
 
 from __future__ import annotations
 
+import re
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +93,12 @@ class Manifest:
         return f"mpkit/{self.name}:{self.version}"
 
     @property
+    def package_name(self) -> str:
+        """The ModelPackageName: a Marketplace package is unversioned and immutable, so each
+        version of the product is its own package, named from the name and the version."""
+        return f"{self.name}-{re.sub(r'[^A-Za-z0-9]+', '-', self.version).strip('-')}"
+
+    @property
     def model(self) -> dict:
         return self.data["model"]
 
@@ -101,6 +109,10 @@ class Manifest:
     @property
     def serving(self) -> dict:
         return self.data["serving"]
+
+    @property
+    def publish(self) -> dict:
+        return self.data.get("publish") or {}
 
     @property
     def samples(self) -> list[Sample]:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh Debian machine for mpkit, idempotently: a Docker engine (installed and started
-# when missing), debootstrap for the local base image, and the project in .venv.
+# when missing), debootstrap for the local base image, Debian's docker-registry for the local
+# publish target, and the project in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +30,16 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   apt_install debootstrap
 fi
 
+if ! command -v docker-registry >/dev/null 2>&1; then
+  log "installing docker-registry (the local target's registry on loopback)"
+  apt_install docker-registry
+fi
+
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
 log "installing mpkit into .venv"
 .venv/bin/pip install --quiet --upgrade pip >/dev/null
-.venv/bin/pip install --quiet -e '.[dev]'
+.venv/bin/pip install --quiet -e '.[dev,local]'
 log "setup done"

@@ -28,6 +28,7 @@ BATCH_PAYLOAD_MB = Limit(100, "MB", "API", "MaxPayloadInMB is at most 100")
 BATCH_PAYLOAD_X_CONCURRENCY_MB = Limit(100, "MB", "API", "MaxConcurrentTransforms x MaxPayloadInMB is at most 100")
 TRANSFORM_ENVIRONMENT_ENTRIES = Limit(16, "entries", "API", "TransformJobDefinition.Environment has at most 16 entries")
 MODEL_PACKAGE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # API EntityName, 1-63 characters
+MODEL_PACKAGE_NAME_LENGTH = (1, 63)  # API EntityName
 ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"  # API RoleArn
 ROLE_ARN_LENGTH = (20, 2048)  # API RoleArn
 ECR_LAYER_BYTES = Limit(52_000 * MIB, "bytes", "MP-LIMITS", "an ECR layer is at most 52,000 MiB")
@@ -38,3 +39,8 @@ BATCH_DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", 
 # ModelClientConfig defaults (API).
 INVOCATION_TIMEOUT_S = 600
 INVOCATION_MAX_RETRIES = 3
+
+# Publishing (marketplace-contract.md §1.2, §2).
+SCAN_BLOCKING_SEVERITIES = ("CRITICAL", "HIGH")  # MP-UPLOAD: fix Critical or High findings before publishing
+SAME_REGION_SOURCE = "MP-LIMITS"  # package, ECR image, S3 artifacts and validation data in one Region
+SELLER_ACCOUNT_SOURCE = "MP-LIMITS"  # images in ECR repositories owned by the seller's account

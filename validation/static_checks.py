@@ -37,10 +37,11 @@ def instance_enums() -> dict[str, frozenset]:
 def manifest_checks(manifest) -> list[Check]:
     data, where = manifest.data, manifest.where
     out = []
-    name = data["name"]
-    out.append(check("model-package-name", "ModelPackageName is 1-63 letters, digits and inner hyphens", "API",
-                     bool(re.match(rules.MODEL_PACKAGE_NAME_PATTERN, name)), name, rules.MODEL_PACKAGE_NAME_PATTERN,
-                     f"{where('name')}: rename the product"))
+    name = manifest.package_name
+    lo, hi = rules.MODEL_PACKAGE_NAME_LENGTH
+    out.append(check("model-package-name", "ModelPackageName (name-version) is 1-63 letters, digits and inner hyphens",
+                     "API", bool(re.match(rules.MODEL_PACKAGE_NAME_PATTERN, name)) and lo <= len(name) <= hi, name,
+                     rules.MODEL_PACKAGE_NAME_PATTERN, f"{where('name')}: shorten the name or the version"))
     enums = instance_enums()
     bad = []
     for kind, enum in (("realtime", "ProductionVariantInstanceType"), ("batch", "TransformInstanceType")):

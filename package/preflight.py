@@ -1,0 +1,100 @@
+"""Before anything is created: who we are, where we publish, and whether every part can live
+there (marketplace-contract.md §1.2, §2.3). The manifest's own rules are validate's, not copies."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from validation import rules, static_checks
+
+from .aws import Aws
+from .ecr import registry_of
+from .errors import AwsError, PublishRefused
+from .manifest import Manifest
+from .s3_store import S3Store, default_bucket
+
+
+@dataclass
+class Where:
+    account: str
+    region: str
+    repository: str  # the ECR repository name
+    bucket: str
+    prefix: str
+    notes: list[str] = field(default_factory=list)
+
+
+def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print) -> Where:
+    lines = [f"{c.id}: {c.rule}: {c.measured} ({c.hint})"
+             for c in static_checks.manifest_checks(manifest) if c.status == "fail"]
+    role = (manifest.data.get("validation") or {}).get("role")
+    if not role:
+        lines.append(f"{manifest.where('validation')}: validation.role: publishing needs the ValidationRole's ARN "
+                     f"(arn:aws:iam::<account>:role/<name>)")
+    if lines:
+        raise PublishRefused("the manifest breaks rules that AWS would refuse:\n  " + "\n  ".join(lines),
+                             hint="fix the manifest; `mpkit validate` shows every rule with its source")
+
+    region = aws.region
+    wanted = manifest.publish.get("region")
+    if wanted and wanted != region:
+        raise PublishRefused(
+            f"{manifest.where('publish', 'region')}: publish.region is {wanted}, but the AWS configuration points at "
+            f"{region}: every part of the package must be in the Region it is published from ({rules.SAME_REGION_SOURCE})",
+            hint=f"pass --region {wanted}, or change publish.region")
+    if region not in aws.session.get_available_regions("sagemaker"):
+        raise PublishRefused(f"{region} is not a SageMaker Region", hint="publish from a Region where SageMaker runs")
+
+    try:
+        account = aws.call("sts", "get_caller_identity")["Account"]
+    except AwsError:
+        if not dry_run:
+            raise
+        account = role.split(":")[4]
+        say(f"  (dry run) AWS did not answer; assuming account {account} from the validation role")
+
+    role_account = role.split(":")[4]
+    if role_account != account:
+        raise PublishRefused(f"{manifest.where('validation', 'role')}: the validation role {role} is in account "
+                             f"{role_account}, but the credentials are account {account}",
+                             hint="use a role of the publishing account")
+    try:
+        aws.call("iam", "get_role", RoleName=role.rsplit("/", 1)[-1])
+    except AwsError as exc:
+        if exc.code == "NoSuchEntity":
+            raise PublishRefused(f"{manifest.where('validation', 'role')}: the validation role {role} does not exist",
+                                 hint="create it with a trust policy for sagemaker.amazonaws.com, "
+                                 "and S3 read/write on the bucket") from exc
+        if not dry_run:
+            raise
+
+    repository = manifest.publish.get("repository") or manifest.name
+    if "/" in repository and "." in repository.split("/", 1)[0]:
+        owner = registry_of(repository)
+        if owner is None:
+            raise PublishRefused(f"{manifest.where('publish', 'repository')}: {repository} is not an ECR repository",
+                                 hint="Marketplace takes images only from ECR in the seller's account")
+        if owner[0] != account:
+            raise PublishRefused(
+                f"{manifest.where('publish', 'repository')}: the repository is in account {owner[0]}'s registry, "
+                f"not this account's ({account}): Marketplace takes images only from the seller's own ECR "
+                f"({rules.SELLER_ACCOUNT_SOURCE}; AWS would fail validation with 'Access denied for registry')",
+                hint="push to a repository of your own account: give just a repository name")
+        if owner[1] != region:
+            raise PublishRefused(
+                f"{manifest.where('publish', 'repository')}: the repository is in {owner[1]}, the package in {region} "
+                f"({rules.SAME_REGION_SOURCE})", hint=f"use a repository in {region}")
+        repository = repository.split("/", 1)[1]
+    if not re.fullmatch(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*", repository):
+        raise PublishRefused(f"{manifest.where('publish', 'repository')}: {repository!r} is not a valid ECR repository name",
+                             hint="lower-case letters, digits, and . _ - / between them")
+
+    bucket = manifest.publish.get("bucket") or default_bucket(account, region)
+    try:
+        S3Store(aws, bucket).check_region()
+    except AwsError:
+        if not dry_run:
+            raise
+    prefix = (manifest.publish.get("prefix") or manifest.name).strip("/")
+    return Where(account=account, region=region, repository=repository, bucket=bucket, prefix=prefix)

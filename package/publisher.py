@@ -1,0 +1,380 @@
+"""`mpkit publish`: preflight, build, validate, push by digest, scan, upload, CreateModelPackage,
+wait. Every step first looks at what already exists, so a re-run carries on where the last one
+stopped and a run with nothing new creates nothing; the publish record says what exists."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import model_package as mp
+from .aws import Aws
+from .build import build
+from .ecr import Ecr
+from .errors import AwsError, MpkitError, PackageFailed, PublishRefused
+from .local_target import stand_in_scan
+from .manifest import Manifest
+from .preflight import Where, preflight
+from .publish_record import PublishRecord
+from .s3_store import S3Store, sha256_of
+
+IMAGE_PATHS = ("InferenceSpecification.Containers[0].Image", "InferenceSpecification.Containers[0].ImageDigest")
+
+
+class ValidationFailed(MpkitError):
+    exit_code = 1
+
+
+@dataclass
+class PublishResult:
+    package_name: str
+    target: str
+    arn: str | None = None
+    status: str | None = None
+    status_lines: list[str] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # what this run made
+    plan: list[dict] = field(default_factory=list)  # each step: {step, state, detail}
+    request: dict | None = None
+    nothing_to_do: bool = False
+    dry_run: bool = False
+    local_note: str | None = None
+    record: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def table(self) -> str:
+        width = max(len(p["step"]) for p in self.plan) if self.plan else 0
+        lines = [f"  {p['step'].ljust(width)}  {p['state']:<13} {p['detail']}" for p in self.plan]
+        return "\n".join(lines)
+
+
+def inputs_digest(manifest: Manifest) -> str:
+    """What validation depends on besides the image: the manifest and the files it names."""
+    digest = hashlib.sha256(manifest.path.read_bytes())
+    files = [s.file for s in manifest.samples]
+    if manifest.data.get("validation"):
+        files.append(manifest.resolve(manifest.data["validation"]["input"]))
+    for path in files:
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    return digest.hexdigest()
+
+
+class Progress:
+    """One line that redraws itself: `label [#####....] 42% of 409 MB`; `close()` ends the line."""
+
+    def __init__(self, label: str, stream=sys.stderr):
+        self.label, self.stream, self.last, self.drawn = label, stream, None, False
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = min(100, int(100 * done / total)) if total else 100
+        if (percent, total // 10**6) != self.last:
+            self.last = (percent, total // 10**6)
+            self.stream.write(f"\r  {self.label} [{'#' * (percent // 4)}{'.' * (25 - percent // 4)}] {percent:3d}% "
+                              f"of {total / 1e6:.0f} MB")
+            self.stream.flush()
+            self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+class Publisher:
+    def __init__(self, manifest: Manifest, aws: Aws, engine, record: PublishRecord, *, report_dir: Path,
+                 validate: bool = True, dry_run: bool = False, wait: bool = True, wait_timeout: float = 6 * 3600,
+                 show_progress: bool = True, say=print):
+        self.manifest, self.aws, self.engine, self.record = manifest, aws, engine, record
+        self.report_dir, self.validate, self.dry_run, self.wait = report_dir, validate, dry_run, wait
+        self.wait_timeout, self.show_progress, self.say = wait_timeout, show_progress, say
+        self.local = aws.target.local
+        self.result = PublishResult(package_name=manifest.package_name, target=aws.target.label, dry_run=dry_run,
+                                    record=str(record.path))
+
+    def step(self, name: str, state: str, detail: str) -> None:
+        self.result.plan.append({"step": name, "state": state, "detail": detail})
+        if state in ("created", "pushed", "uploaded", "would create", "would push", "would upload"):
+            self.result.created.append(f"{name}: {detail}")
+        self.say(f"{name}: {state} {detail}")
+
+    def run(self) -> PublishResult:
+        started = time.monotonic()
+        m = self.manifest
+        self.say(f"publishing {m.package_name} to {self.aws.target.label}, region {self.aws.region}")
+        where = preflight(m, self.aws, dry_run=self.dry_run, say=self.say)
+        self.record.set(package_name=m.package_name, account=where.account, region=where.region,
+                        target="local" if self.local else "aws")
+        self.step("preflight", "ok", f"account {where.account}, region {where.region}, role {m.data['validation']['role']}")
+
+        built = build(m, engine=self.engine, say=self.say)
+        tag = f"{m.version}-{built.content_hash[:12]}"
+        self.record.done("build", image_id=built.image_id, content_hash=built.content_hash, tag=tag,
+                         model_sha256=built.model_sha256)
+        self.step("image build", "reused" if built.reused else "built", f"{built.image} {built.image_id[:19]}")
+
+        ecr, s3 = Ecr(self.aws, say=self.say), S3Store(self.aws, where.bucket, say=self.say)
+        keys = self._keys(where, built)
+        existing = self._describe(m.package_name)
+        if existing is not None:
+            return self._existing(existing, where, tag, keys, ecr, started)
+
+        if self.validate:
+            self._validation(built)
+        else:
+            self.step("validation", "skipped", "--skip-validate: SageMaker's own validation is the only one")
+
+        repository = ecr.repository(where.repository)
+        if repository is None:
+            if self.dry_run:
+                repository = {"repositoryName": where.repository, "repositoryUri":
+                              f"{where.account}.dkr.ecr.{where.region}.amazonaws.com/{where.repository}"}
+                self.step("repository", "would create", f"{repository['repositoryUri']} (immutable tags, scan on push)")
+            else:
+                repository = ecr.create_repository(where.repository)
+                self.step("repository", "created", repository["repositoryUri"])
+        else:
+            self.step("repository", "exists", repository["repositoryUri"])
+        self.record.done("repository", uri=repository["repositoryUri"], arn=repository.get("repositoryArn"))
+
+        digest = ecr.image_digest(where.repository, tag)
+        if digest:
+            self.step("image push", "exists", f"{repository['repositoryUri']}:{tag} {digest}")
+        elif self.dry_run:
+            self.step("image push", "would push", f"{built.image} as {repository['repositoryUri']}:{tag}; "
+                      "the package then names it by the digest the push returns")
+        else:
+            self.say(f"pushing {built.image} as {repository['repositoryUri']}:{tag}")
+            progress = Progress("push") if self.show_progress else None
+            try:
+                digest = ecr.push(self.engine, built.image_id, repository, tag, progress=progress)
+            finally:
+                progress and progress.close()
+            self.step("image push", "pushed", f"{repository['repositoryUri']}@{digest}")
+        image = f"{repository['repositoryUri']}@{digest}" if digest else f"{repository['repositoryUri']}:{tag}"
+        self.record.done("image", uri=image, digest=digest, tag=tag)
+
+        if digest and not self.dry_run:
+            self._scan(ecr, where, repository, digest)
+
+        self._uploads(s3, where, built, keys)
+
+        locations = mp.Locations(image=image, image_digest=digest or "", model_data_url=keys.get("model_url"),
+                                 validation_input=keys["input_prefix"], validation_output=keys["output"])
+        request = mp.create_request(m, locations, tags=self._tags(built))
+        if not digest:
+            del request["InferenceSpecification"]["Containers"][0]["ImageDigest"]
+        self.result.request = request
+        if self.dry_run:
+            self.step("model package", "would create", f"{m.package_name} (CertifyForMarketplace, one validation profile)")
+            self.result.seconds = time.monotonic() - started
+            return self.result
+
+        described = self._create(request)
+        self.result.arn = described["ModelPackageArn"]
+        self.record.done("package", arn=self.result.arn, request_sha256=mp.request_digest(request), client_token=request["ClientToken"])
+        self.step("model package", "created", self.result.arn)
+        self._finish(described)
+        self.result.seconds = time.monotonic() - started
+        return self.result
+
+    # ---- steps
+
+    def _keys(self, where: Where, built) -> dict:
+        m = self.manifest
+        base = f"{where.prefix}/{m.version}"
+        source = m.resolve(m.data["validation"]["input"])
+        input_sha = sha256_of(source)
+        keys = {"input_file": source, "input_sha": input_sha,
+                "input_key": f"{base}/validation-input/{input_sha[:12]}/{source.name}",
+                "output": f"s3://{where.bucket}/{base}/validation-output/"}
+        keys["input_prefix"] = f"s3://{where.bucket}/{base}/validation-input/{input_sha[:12]}/"
+        if built.model_tar:
+            keys["model_key"] = f"{base}/model-{built.model_sha256[:12]}.tar.gz"
+            keys["model_url"] = f"s3://{where.bucket}/{keys['model_key']}"
+        return keys
+
+    def _tags(self, built) -> dict:
+        return {"mpkit:version": self.manifest.version, "mpkit:content": built.content_hash[:12],
+                **self.manifest.publish.get("tags", {})}
+
+    def _describe(self, name: str) -> dict | None:
+        try:
+            return self.aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
+        except AwsError as exc:
+            text = str(exc).lower()
+            if exc.code == "ValidationException" and ("not found" in text or "does not exist" in text):
+                return None
+            raise
+
+    def _existing(self, described: dict, where: Where, tag: str, keys: dict, ecr: Ecr, started: float) -> PublishResult:
+        """A package of this name exists: the same inputs mean nothing to do; others are refused."""
+        m = self.manifest
+        container = (described.get("InferenceSpecification", {}).get("Containers") or [{}])[0]
+        planned = mp.create_request(m, mp.Locations(image="", image_digest="", model_data_url=keys.get("model_url"),
+                                                    validation_input=keys["input_prefix"], validation_output=keys["output"]))
+        diffs = mp.differences(planned, described, skip=IMAGE_PATHS)
+        published_tags = ecr.image_tags(where.repository, container.get("ImageDigest", "")) if container.get("ImageDigest") else []
+        if tag not in published_tags:
+            diffs.insert(0, f"image: published {container.get('Image')} (tags {', '.join(published_tags) or 'unknown'}), "
+                            f"now a different build ({tag})")
+        if diffs:
+            raise PublishRefused(
+                f"{described['ModelPackageArn']} already exists with other inputs; a model package cannot change:\n  "
+                + "\n  ".join(diffs),
+                hint=f"bump `version` in {m.where('version')} (now {m.version}) and publish again")
+        self.result.arn = described["ModelPackageArn"]
+        self.result.nothing_to_do = True
+        self.record.done("package", arn=self.result.arn, existing=True)
+        self.step("model package", "exists", f"{self.result.arn}: same inputs, nothing to do")
+        self._finish(described)
+        self.result.seconds = time.monotonic() - started
+        return self.result
+
+    def _validation(self, built) -> None:
+        from validation.runner import validate
+
+        inputs = inputs_digest(self.manifest)
+        last = self.record.step("validation")
+        if last.get("image_id") == built.image_id and last.get("inputs") == inputs and last.get("passed"):
+            self.step("validation", "reused", f"passed for this exact image and manifest ({last.get('report')})")
+            return
+        if self.dry_run:
+            self.step("validation", "would run", "mpkit validate on the image")
+            return
+        report = validate(self.manifest, self.engine, image=built.image, output=self.report_dir, say=self.say)
+        paths = report.write(self.report_dir)
+        batch_check = next((c for c in report.checks if c.id == "batch-transform"), None)
+        self.record.done("validation", image_id=built.image_id, inputs=inputs, passed=not report.failed,
+                         report=str(paths["json"]), summary=report.summary,
+                         batch_ok=batch_check is not None and batch_check.status == "pass",
+                         batch_records=(report.batch or {}).get("records"))
+        if report.failed:
+            self.say(report.table())
+            raise ValidationFailed(f"validation failed: {', '.join(c.id for c in report.failed)} (report: {paths['table']})",
+                                   hint="fix what the report names, or publish with --skip-validate to let AWS be the judge")
+        self.step("validation", "passed", f"{len(report.checks)} checks ({paths['table']})")
+
+    def _scan(self, ecr: Ecr, where: Where, repository: dict, digest: str) -> None:
+        last = self.record.step("scan")
+        if last.get("digest") == digest and last.get("clean"):
+            self.step("image scan", "reused", f"{last.get('status')}, no Critical or High findings")
+            return
+        if self.local:
+            stand_in_scan(self.aws.target, where.region, repository.get("registryId", where.account),
+                          where.repository, digest, say=self.say)
+        result = ecr.scan(where.repository, digest)
+        blocking = result.blocking
+        self.record.done("scan", digest=digest, status=result.status, counts=result.counts, clean=not blocking)
+        if blocking:
+            raise PublishRefused(
+                f"the image scan of {repository['repositoryUri']}@{digest} found {len(blocking)} Critical or High "
+                f"finding(s); Marketplace refuses such images (MP-UPLOAD):\n{result.table()}",
+                hint="update the base image or the packages named, rebuild, and publish again")
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(result.counts.items())) or "no findings"
+        self.step("image scan", result.status.lower(), counts)
+
+    def _uploads(self, s3: S3Store, where: Where, built, keys: dict) -> None:
+        exists = s3.check_region() if not self.dry_run else self._bucket_exists(s3)
+        if not exists:
+            if self.dry_run:
+                self.step("bucket", "would create", f"s3://{where.bucket} in {where.region} (public access blocked, encrypted)")
+            else:
+                s3.ensure_bucket()
+                self.step("bucket", "created", f"s3://{where.bucket}")
+        uploads = [("validation input", keys["input_file"], keys["input_key"], keys["input_sha"])]
+        if built.model_tar:
+            uploads.insert(0, ("model artifact", Path(built.model_tar), keys["model_key"], built.model_sha256))
+        for label, path, key, sha in uploads:
+            uri = f"s3://{where.bucket}/{key}"
+            stored = s3.stored_sha256(key) if exists else None
+            if stored == sha:
+                self.step(label, "exists", f"{uri} (sha256 {sha[:12]} matches)")
+            elif self.dry_run:
+                self.step(label, "would upload", f"{path} to {uri}")
+            else:
+                progress = Progress(label) if self.show_progress else None
+                try:
+                    s3.upload(path, key, sha, progress=progress)
+                finally:
+                    progress and progress.close()
+                self.step(label, "uploaded", f"{uri} (sha256 {sha[:12]})")
+            self.record.done(label.replace(" ", "_"), uri=uri, sha256=sha)
+
+    def _bucket_exists(self, s3: S3Store) -> bool:
+        try:
+            return s3.check_region()
+        except AwsError:
+            return False
+
+    def _create(self, request: dict) -> dict:
+        try:
+            self.aws.call("sagemaker", "create_model_package", **request)
+        except AwsError as exc:
+            # A retry after a lost answer can meet the package the first attempt made.
+            if "already exist" not in str(exc).lower():
+                raise
+        described = self._describe(request["ModelPackageName"])
+        diffs = mp.differences(request, described or {})
+        if described is None or diffs:
+            raise AwsError(f"the package {request['ModelPackageName']} is not what was asked for: " + "; ".join(diffs),
+                           code="Mismatch")
+        return described
+
+    # ---- waiting
+
+    def _finish(self, described: dict) -> None:
+        if self.wait and described.get("ModelPackageStatus") not in mp.TERMINAL:
+            described = wait_for(self.aws, described["ModelPackageName"], timeout=self.wait_timeout, say=self.say)
+        show_status(self, described)
+
+
+def wait_for(aws: Aws, name: str, *, timeout: float, say=print, poll: float = 5.0) -> dict:
+    """Poll with backoff until Completed or Failed; validation can take hours."""
+    started = time.monotonic()
+    last = None
+    while True:
+        described = aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
+        status = described.get("ModelPackageStatus")
+        line = " | ".join(mp.status_lines(described)[1:]) or status
+        elapsed = time.monotonic() - started
+        if (status, line) != last:
+            say(f"  [{elapsed / 60:5.1f} min] {status}: {line}")
+            last = (status, line)
+        if status in mp.TERMINAL:
+            return described
+        if elapsed > timeout:
+            raise AwsError(f"{name} is still {status} after {timeout / 60:.0f} minutes",
+                           hint=f"`mpkit status {name} --wait` carries on waiting", code="WaitTimeout")
+        time.sleep(poll)
+        poll = min(poll * 1.5, 60)
+
+
+def show_status(publisher: Publisher, described: dict) -> None:
+    result = publisher.result
+    result.status = described.get("ModelPackageStatus")
+    result.status_lines = mp.status_lines(described)
+    if publisher.local:
+        last = publisher.record.step("validation")
+        if not last:
+            outcome = "unknown: validation was skipped"
+        elif last.get("batch_ok"):
+            outcome = f"Completed: the batch-transform replay passed ({last.get('batch_records')} records)"
+        else:
+            outcome = "Failed: the batch-transform replay did not pass"
+        result.local_note = (f"the emulator marks every package Completed at once, so the status shown is the "
+                             f"local batch-transform replay's from `mpkit validate`: {outcome}")
+        result.status = outcome.split(":")[0]
+    for line in result.status_lines:
+        publisher.say(line)
+    if result.local_note:
+        publisher.say(f"local target: {result.local_note}")
+    if result.status == "Failed":
+        reason = mp.failure_help(described, publisher.aws.region)
+        raise PackageFailed(f"validation of {described.get('ModelPackageArn')} failed:\n  " +
+                            "\n  ".join(result.status_lines), hint=reason)
+
