@@ -176,7 +176,7 @@ def _target(args, manifest):
 def _record_path(args, manifest, target) -> Path:
     if args.record:
         return Path(args.record)
-    where = "local" if args.local else (f"emulator" if target.endpoint_url else "aws")
+    where = "local" if args.local else ("emulator" if target.endpoint_url else "aws")
     return manifest.root / ".mpkit" / "publish" / where / f"{manifest.package_name}.json"
 
 
@@ -193,7 +193,7 @@ def cmd_publish(args) -> int:
         aws = Aws(target)
         if args.local:
             seed_role(aws, (manifest.data.get("validation") or {}).get("role"), say=say)
-        record = PublishRecord.load(_record_path(args, manifest, target))
+        record = PublishRecord.load(_record_path(args, manifest, target), persist=not args.dry_run)
         publisher = Publisher(manifest, aws, Engine(), record, report_dir=Path(args.report_dir),
                               validate=not args.skip_validate, dry_run=args.dry_run, wait=not args.no_wait,
                               wait_timeout=args.wait_timeout, show_progress=not args.json, say=say)

@@ -4,13 +4,13 @@ there (marketplace-contract.md §1.2, §2.3). The manifest's own rules are valid
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from validation import rules, static_checks
 
 from .aws import Aws
 from .ecr import registry_of
-from .errors import AwsError, PublishRefused
+from .errors import AwsError, ConfigurationError, PublishRefused
 from .manifest import Manifest
 from .s3_store import S3Store, default_bucket
 
@@ -22,7 +22,7 @@ class Where:
     repository: str  # the ECR repository name
     bucket: str
     prefix: str
-    notes: list[str] = field(default_factory=list)
+    offline: str | None = None  # dry run only: why AWS could not be read (nothing is assumed to exist)
 
 
 def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print) -> Where:
@@ -46,13 +46,15 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
     if region not in aws.session.get_available_regions("sagemaker"):
         raise PublishRefused(f"{region} is not a SageMaker Region", hint="publish from a Region where SageMaker runs")
 
+    offline = None
     try:
         account = aws.call("sts", "get_caller_identity")["Account"]
-    except AwsError:
+    except (AwsError, ConfigurationError) as exc:
         if not dry_run:
             raise
-        account = role.split(":")[4]
-        say(f"  (dry run) AWS did not answer; assuming account {account} from the validation role")
+        account, offline = role.split(":")[4], str(exc)
+        say(f"  (dry run) AWS did not answer ({exc}); assuming account {account} from the validation role "
+            "and that nothing exists yet")
 
     role_account = role.split(":")[4]
     if role_account != account:
@@ -60,7 +62,8 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
                              f"{role_account}, but the credentials are account {account}",
                              hint="use a role of the publishing account")
     try:
-        aws.call("iam", "get_role", RoleName=role.rsplit("/", 1)[-1])
+        if not offline:
+            aws.call("iam", "get_role", RoleName=role.rsplit("/", 1)[-1])
     except AwsError as exc:
         if exc.code == "NoSuchEntity":
             raise PublishRefused(f"{manifest.where('validation', 'role')}: the validation role {role} does not exist",
@@ -91,10 +94,7 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
                              hint="lower-case letters, digits, and . _ - / between them")
 
     bucket = manifest.publish.get("bucket") or default_bucket(account, region)
-    try:
+    if not offline:
         S3Store(aws, bucket).check_region()
-    except AwsError:
-        if not dry_run:
-            raise
     prefix = (manifest.publish.get("prefix") or manifest.name).strip("/")
-    return Where(account=account, region=region, repository=repository, bucket=bucket, prefix=prefix)
+    return Where(account=account, region=region, repository=repository, bucket=bucket, prefix=prefix, offline=offline)

@@ -11,19 +11,21 @@ from pathlib import Path
 
 
 class PublishRecord:
-    def __init__(self, path: Path, data: dict | None = None):
+    def __init__(self, path: Path, data: dict | None = None, persist: bool = True):
         self.path = path
         self.data = data or {"steps": {}}
+        self.persist = persist  # a dry run reads the record and writes nothing
 
     @classmethod
-    def load(cls, path: Path) -> "PublishRecord":
+    def load(cls, path: Path, persist: bool = True) -> "PublishRecord":
         if path.is_file():
             try:
-                return cls(path, json.loads(path.read_text()))
+                return cls(path, json.loads(path.read_text()), persist=persist)
             except json.JSONDecodeError:
                 # A record is rewritten atomically, so this is a hand edit; keep it for the seller.
-                path.rename(path.with_suffix(".unreadable.json"))
-        return cls(path)
+                if persist:
+                    path.rename(path.with_suffix(".unreadable.json"))
+        return cls(path, persist=persist)
 
     def step(self, name: str) -> dict:
         return self.data["steps"].get(name) or {}
@@ -43,6 +45,8 @@ class PublishRecord:
         self.save()
 
     def save(self) -> None:
+        if not self.persist:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".record-", suffix=".json")
         with os.fdopen(fd, "w") as f:

@@ -119,7 +119,7 @@ class Publisher:
 
         ecr, s3 = Ecr(self.aws, say=self.say), S3Store(self.aws, where.bucket, say=self.say)
         keys = self._keys(where, built)
-        existing = self._describe(m.package_name)
+        existing = None if where.offline else self._describe(m.package_name)
         if existing is not None:
             return self._existing(existing, where, tag, keys, ecr, started)
 
@@ -128,7 +128,7 @@ class Publisher:
         else:
             self.step("validation", "skipped", "--skip-validate: SageMaker's own validation is the only one")
 
-        repository = ecr.repository(where.repository)
+        repository = None if where.offline else ecr.repository(where.repository)
         if repository is None:
             if self.dry_run:
                 repository = {"repositoryName": where.repository, "repositoryUri":
@@ -141,7 +141,7 @@ class Publisher:
             self.step("repository", "exists", repository["repositoryUri"])
         self.record.done("repository", uri=repository["repositoryUri"], arn=repository.get("repositoryArn"))
 
-        digest = ecr.image_digest(where.repository, tag)
+        digest = None if where.offline else ecr.image_digest(where.repository, tag)
         if digest:
             self.step("image push", "exists", f"{repository['repositoryUri']}:{tag} {digest}")
         elif self.dry_run:
@@ -165,7 +165,7 @@ class Publisher:
 
         locations = mp.Locations(image=image, image_digest=digest or "", model_data_url=keys.get("model_url"),
                                  validation_input=keys["input_prefix"], validation_output=keys["output"])
-        request = mp.create_request(m, locations, tags=self._tags(built))
+        request = mp.create_request(m, locations, tags=self._tags_for(tag))
         if not digest:
             del request["InferenceSpecification"]["Containers"][0]["ImageDigest"]
         self.result.request = request
@@ -198,9 +198,8 @@ class Publisher:
             keys["model_url"] = f"s3://{where.bucket}/{keys['model_key']}"
         return keys
 
-    def _tags(self, built) -> dict:
-        return {"mpkit:version": self.manifest.version, "mpkit:content": built.content_hash[:12],
-                **self.manifest.publish.get("tags", {})}
+    def _tags_for(self, tag: str) -> dict:
+        return {"mpkit:image-tag": tag, **self.manifest.publish.get("tags", {})}
 
     def _describe(self, name: str) -> dict | None:
         try:
@@ -227,6 +226,10 @@ class Publisher:
                 f"{described['ModelPackageArn']} already exists with other inputs; a model package cannot change:\n  "
                 + "\n  ".join(diffs),
                 hint=f"bump `version` in {m.where('version')} (now {m.version}) and publish again")
+        self.result.request = mp.create_request(m, mp.Locations(
+            image=container.get("Image", ""), image_digest=container.get("ImageDigest", ""),
+            model_data_url=keys.get("model_url"), validation_input=keys["input_prefix"], validation_output=keys["output"]),
+            tags=self._tags_for(tag))
         self.result.arn = described["ModelPackageArn"]
         self.result.nothing_to_do = True
         self.record.done("package", arn=self.result.arn, existing=True)
@@ -279,7 +282,7 @@ class Publisher:
         self.step("image scan", result.status.lower(), counts)
 
     def _uploads(self, s3: S3Store, where: Where, built, keys: dict) -> None:
-        exists = s3.check_region() if not self.dry_run else self._bucket_exists(s3)
+        exists = False if where.offline else s3.check_region()
         if not exists:
             if self.dry_run:
                 self.step("bucket", "would create", f"s3://{where.bucket} in {where.region} (public access blocked, encrypted)")
@@ -304,12 +307,6 @@ class Publisher:
                     progress and progress.close()
                 self.step(label, "uploaded", f"{uri} (sha256 {sha[:12]})")
             self.record.done(label.replace(" ", "_"), uri=uri, sha256=sha)
-
-    def _bucket_exists(self, s3: S3Store) -> bool:
-        try:
-            return s3.check_region()
-        except AwsError:
-            return False
 
     def _create(self, request: dict) -> dict:
         try:
