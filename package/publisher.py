@@ -300,7 +300,7 @@ class Publisher:
             elif self.dry_run:
                 self.step(label, "would upload", f"{path} to {uri}")
             else:
-                progress = Progress(label) if self.show_progress else None
+                progress = Progress(label) if self.show_progress and path.stat().st_size > 5e6 else None
                 try:
                     s3.upload(path, key, sha, progress=progress)
                 finally:

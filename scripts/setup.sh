@@ -39,7 +39,13 @@ if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
   python3 -m venv .venv
 fi
-log "installing mpkit into .venv"
-.venv/bin/pip install --quiet --upgrade pip >/dev/null
-.venv/bin/pip install --quiet -e '.[dev,local]'
+# Reinstall only when the project's dependencies changed (the install is editable).
+stamp=.venv/.mpkit-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing mpkit into .venv"
+  .venv/bin/pip install --quiet --upgrade pip >/dev/null
+  .venv/bin/pip install --quiet -e '.[dev,local]'
+  echo "$want" > "$stamp"
+fi
 log "setup done"
