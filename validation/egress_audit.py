@@ -2,7 +2,8 @@
 read-only mount ahead of the image's own PYTHONPATH). It reports, once each, every name the
 server resolves and every address it connects to outside loopback, and every installer it
 runs, on stderr with the prefix below; the container's network is off, so these are the calls
-that fail under SageMaker too (aws/amazon-sagemaker-examples#2995)."""
+that fail under SageMaker too (aws/amazon-sagemaker-examples#2995). The image's own
+sitecustomize, if it has one, still runs after the hook is in place."""
 
 PREFIX = "mpkit-egress:"
 
@@ -47,6 +48,24 @@ def _hook(event, args):
 
 
 sys.addaudithook(_hook)
+
+
+def _chain():
+    # This file shadows any sitecustomize the image has of its own; find that one further along
+    # sys.path and run it, so the server starts as it would without the audit.
+    import importlib.machinery
+    import importlib.util
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    rest = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
+    if spec is not None and spec.origin and os.path.abspath(spec.origin) != os.path.abspath(__file__):
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+
+
+_chain()
 '''.replace("PREFIX", PREFIX)
 
 

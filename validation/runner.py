@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -42,13 +43,18 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
 
     say("static checks: model archive, image configuration, downloads at start, secrets")
     with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:
-        model_dir = None
+        model_dir, unpack_error = None, None
         if model_archive is None and manifest.delivery == "s3":
             model_archive = build_dir(manifest) / "model.tar.gz"
         if model_archive is not None:
             expected = [SPEC_FILE, *[p.name for p in manifest.model_files().values()]]
             report.add(static_checks.archive_check(Path(model_archive), expected))
-            model_dir = extract_model(model_archive, Path(tmp) / "model")
+            try:
+                model_dir = extract_model(model_archive, Path(tmp) / "model")
+            except (tarfile.TarError, OSError) as exc:
+                # An archive that cannot be unpacked safely (paths out of the folder, links out,
+                # corrupt) has already failed its check; the container checks need the model.
+                unpack_error = exc
         report.add(*static_checks.image_checks(info, claims_pipeline=False))
         config = info["Config"] or {}
         argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
@@ -63,6 +69,9 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
             files += [(f"build context: {rel}", head) for rel, head in static_checks.context_files(context)]
         report.add(static_checks.secrets_check(files))
 
+        if unpack_error is not None:
+            say(f"the model archive cannot be unpacked safely ({unpack_error}); the container checks are not run")
+            return report
         client = resolve_base(engine, DEFAULT_BASE, say=say)
         run = ContainerRun(engine, image, manifest, model_dir, client, say=say,
                            **({"startup_timeout": startup_timeout} if startup_timeout else {}))

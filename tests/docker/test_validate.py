@@ -108,6 +108,19 @@ def test_a_tarball_with_an_extra_top_folder_fails(engine, s3_image, s3_manifest,
     _fails_with(report, "model-archive")
 
 
+def test_a_tarball_that_escapes_its_folder_fails_without_running_the_container(engine, s3_image, s3_manifest, tmp_path):
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(s3_image.model_dir, arcname=".")
+        payload = tmp_path / "payload"
+        payload.write_text("x")
+        tar.add(payload, arcname="../outside.txt")
+    report = _validate(engine, s3_manifest, s3_image.image, tmp_path, model_archive=evil)
+    _fails_with(report, "model-archive")
+    assert not any(c.id == "startup" for c in report.checks), "the container must not run on an unsafe archive"
+    assert not (tmp_path / "outside.txt").exists()
+
+
 def test_the_example_product_passes_every_check_and_batch_matches_real_time(engine, baked, baked_manifest, tmp_path):
     manifest = baked_manifest
     report = _validate(engine, manifest, baked.image, tmp_path)
