@@ -84,6 +84,3 @@ class Aws:
         except BotoCoreError as exc:
             raise AwsError(f"{service}.{operation}: {exc}", code=type(exc).__name__, operation=operation) from exc
 
-
-def error_code(exc: BaseException) -> str:
-    return getattr(exc, "code", "")

@@ -120,10 +120,11 @@ def cmd_validate(args) -> int:
 
 
 def cmd_transform_local(args) -> int:
-    from validation.transform import job_definition, peak_rss_bytes, progress_bar, run_transform
+    from validation.transform import job_definition, peak_rss_bytes, run_transform
 
     from .base_image import DEFAULT_BASE, resolve_base
     from .docker_engine import Engine
+    from .progress import Progress
 
     manifest = load_manifest(args.manifest)
     if not manifest.data.get("validation"):
@@ -142,11 +143,11 @@ def cmd_transform_local(args) -> int:
     engine = Engine()
     if not engine.image_exists(image):
         raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
-    with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp, Progress("transform") as progress:
         model_dir = _model_mount(manifest, Path(tmp))
         result, offered, env = run_transform(engine, image, job, source, Path(args.output), model_dir=model_dir,
                                              client_image=resolve_base(engine, DEFAULT_BASE, say=say), say=say,
-                                             progress=None if args.json else progress_bar())
+                                             progress=None if args.json else progress)
     data = {**result.to_dict(), "execution_parameters": offered, "environment": env, "peak_rss_bytes": peak_rss_bytes()}
     if args.json:
         print(json.dumps(data, indent=1))
@@ -220,8 +221,7 @@ def cmd_publish(args) -> int:
 def cmd_status(args) -> int:
     from . import model_package as mp
     from .aws import Aws
-    from .errors import AwsError
-    from .publisher import wait_for
+    from .publisher import describe, wait_for
 
     manifest = load_manifest(args.manifest)
     name = args.name or manifest.package_name
@@ -230,13 +230,10 @@ def cmd_status(args) -> int:
         if args.wait:
             described = wait_for(aws, name, timeout=args.wait_timeout, say=_say(args))
         else:
-            try:
-                described = aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
-            except AwsError as exc:
-                if exc.code == "ValidationException":
-                    raise ConfigurationError(f"no model package named {name} in {aws.region}: {exc}",
-                                             hint="publish it first, or check --region and the account") from exc
-                raise
+            described = describe(aws, name)
+            if described is None:
+                raise ConfigurationError(f"no model package named {name} in {aws.region}",
+                                         hint="publish it first, or check --region and the account")
     lines = mp.status_lines(described)
     if args.json:
         print(json.dumps({"name": name, "arn": described.get("ModelPackageArn"),

@@ -60,23 +60,22 @@ class Ecr:
         self.say(f"  created ECR repository {repo['repositoryUri']} (immutable tags, scan on push)")
         return repo
 
-    def image_digest(self, repository: str, tag: str) -> str | None:
+    def _image(self, repository: str, image_id: dict) -> dict | None:
         try:
-            found = self.aws.call("ecr", "describe_images", repositoryName=repository, imageIds=[{"imageTag": tag}])
+            found = self.aws.call("ecr", "describe_images", repositoryName=repository, imageIds=[image_id])
         except AwsError as exc:
             if exc.code in ("ImageNotFoundException", "RepositoryNotFoundException"):
                 return None
             raise
-        return found["imageDetails"][0]["imageDigest"] if found["imageDetails"] else None
+        return found["imageDetails"][0] if found["imageDetails"] else None
+
+    def image_digest(self, repository: str, tag: str) -> str | None:
+        image = self._image(repository, {"imageTag": tag})
+        return image["imageDigest"] if image else None
 
     def image_tags(self, repository: str, digest: str) -> list[str]:
-        try:
-            found = self.aws.call("ecr", "describe_images", repositoryName=repository, imageIds=[{"imageDigest": digest}])
-        except AwsError as exc:
-            if exc.code in ("ImageNotFoundException", "RepositoryNotFoundException"):
-                return []
-            raise
-        return [t for d in found["imageDetails"] for t in d.get("imageTags") or []]
+        image = self._image(repository, {"imageDigest": digest})
+        return list(image.get("imageTags") or []) if image else []
 
     def push(self, engine, image: str, repository: dict, tag: str, progress=None) -> str:
         """Log in with ECR's token, push, and return the digest. On the local target the bytes go

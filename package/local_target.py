@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -109,11 +108,10 @@ class LocalTarget:
 
     def __enter__(self) -> Target:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        # moto's recorder reads its file path from the environment when moto is first imported.
-        os.environ["MOTO_RECORDER_FILEPATH"] = str(self.recording)
         from moto.moto_api import recorder
         from moto.server import ThreadedMotoServer
 
+        # moto's recorder reads MOTO_RECORDER_FILEPATH once, when moto is imported; point it here.
         recorder._location = str(self.recording)
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per emulator request otherwise
         port = free_port()

@@ -21,6 +21,7 @@ class Where:
     region: str
     repository: str  # the ECR repository name
     bucket: str
+    bucket_exists: bool  # in this Region (one elsewhere is refused)
     prefix: str
     offline: str | None = None  # dry run only: why AWS could not be read (nothing is assumed to exist)
 
@@ -94,7 +95,7 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
                              hint="lower-case letters, digits, and . _ - / between them")
 
     bucket = manifest.publish.get("bucket") or default_bucket(account, region)
-    if not offline:
-        S3Store(aws, bucket).check_region()
+    bucket_exists = False if offline else S3Store(aws, bucket).check_region()
     prefix = (manifest.publish.get("prefix") or manifest.name).strip("/")
-    return Where(account=account, region=region, repository=repository, bucket=bucket, prefix=prefix, offline=offline)
+    return Where(account=account, region=region, repository=repository, bucket=bucket, bucket_exists=bucket_exists,
+                 prefix=prefix, offline=offline)

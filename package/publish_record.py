@@ -35,11 +35,6 @@ class PublishRecord:
         self.data["steps"][name] = {**facts, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.save()
 
-    def forget(self, *names: str) -> None:
-        for name in names:
-            self.data["steps"].pop(name, None)
-        self.save()
-
     def set(self, **facts) -> None:
         self.data.update(facts)
         self.save()

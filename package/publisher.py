@@ -5,19 +5,19 @@ stopped and a run with nothing new creates nothing; the publish record says what
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import model_package as mp
 from .aws import Aws
-from .build import build
+from .build import build, content_tag
 from .ecr import Ecr
 from .errors import AwsError, MpkitError, PackageFailed, PublishRefused
 from .local_target import stand_in_scan
 from .manifest import Manifest
 from .preflight import Where, preflight
+from .progress import Progress
 from .publish_record import PublishRecord
 from .s3_store import S3Store, sha256_of
 
@@ -64,27 +64,6 @@ def inputs_digest(manifest: Manifest) -> str:
     return digest.hexdigest()
 
 
-class Progress:
-    """One line that redraws itself: `label [#####....] 42% of 409 MB`; `close()` ends the line."""
-
-    def __init__(self, label: str, stream=sys.stderr):
-        self.label, self.stream, self.last, self.drawn = label, stream, None, False
-
-    def __call__(self, done: int, total: int) -> None:
-        percent = min(100, int(100 * done / total)) if total else 100
-        if (percent, total // 10**6) != self.last:
-            self.last = (percent, total // 10**6)
-            self.stream.write(f"\r  {self.label} [{'#' * (percent // 4)}{'.' * (25 - percent // 4)}] {percent:3d}% "
-                              f"of {total / 1e6:.0f} MB")
-            self.stream.flush()
-            self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 class Publisher:
     def __init__(self, manifest: Manifest, aws: Aws, engine, record: PublishRecord, *, report_dir: Path,
                  validate: bool = True, dry_run: bool = False, wait: bool = True, wait_timeout: float = 6 * 3600,
@@ -104,6 +83,12 @@ class Publisher:
 
     def run(self) -> PublishResult:
         started = time.monotonic()
+        try:
+            return self._run()
+        finally:
+            self.result.seconds = time.monotonic() - started
+
+    def _run(self) -> PublishResult:
         m = self.manifest
         self.say(f"publishing {m.package_name} to {self.aws.target.label}, region {self.aws.region}")
         where = preflight(m, self.aws, dry_run=self.dry_run, say=self.say)
@@ -112,16 +97,16 @@ class Publisher:
         self.step("preflight", "ok", f"account {where.account}, region {where.region}, role {m.data['validation']['role']}")
 
         built = build(m, engine=self.engine, say=self.say)
-        tag = f"{m.version}-{built.content_hash[:12]}"
+        tag = content_tag(m, built.content_hash).rsplit(":", 1)[1]  # VERSION-CONTENTHASH, as built locally
         self.record.done("build", image_id=built.image_id, content_hash=built.content_hash, tag=tag,
                          model_sha256=built.model_sha256)
         self.step("image build", "reused" if built.reused else "built", f"{built.image} {built.image_id[:19]}")
 
         ecr, s3 = Ecr(self.aws, say=self.say), S3Store(self.aws, where.bucket, say=self.say)
         keys = self._keys(where, built)
-        existing = None if where.offline else self._describe(m.package_name)
+        existing = None if where.offline else describe(self.aws, m.package_name)
         if existing is not None:
-            return self._existing(existing, where, tag, keys, ecr, started)
+            return self._existing(existing, where, tag, keys, ecr)
 
         if self.validate:
             self._validation(built)
@@ -149,11 +134,9 @@ class Publisher:
                       "the package then names it by the digest the push returns")
         else:
             self.say(f"pushing {built.image} as {repository['repositoryUri']}:{tag}")
-            progress = Progress("push") if self.show_progress else None
-            try:
-                digest = ecr.push(self.engine, built.image_id, repository, tag, progress=progress)
-            finally:
-                progress and progress.close()
+            with Progress("push") as progress:
+                digest = ecr.push(self.engine, built.image_id, repository, tag,
+                                  progress=progress if self.show_progress else None)
             self.step("image push", "pushed", f"{repository['repositoryUri']}@{digest}")
         image = f"{repository['repositoryUri']}@{digest}" if digest else f"{repository['repositoryUri']}:{tag}"
         self.record.done("image", uri=image, digest=digest, tag=tag)
@@ -163,15 +146,12 @@ class Publisher:
 
         self._uploads(s3, where, built, keys)
 
-        locations = mp.Locations(image=image, image_digest=digest or "", model_data_url=keys.get("model_url"),
-                                 validation_input=keys["input_prefix"], validation_output=keys["output"])
-        request = mp.create_request(m, locations, tags=self._tags_for(tag))
+        request = mp.create_request(m, self._locations(keys, image, digest or ""), tags=self._tags_for(tag))
         if not digest:
             del request["InferenceSpecification"]["Containers"][0]["ImageDigest"]
         self.result.request = request
         if self.dry_run:
             self.step("model package", "would create", f"{m.package_name} (CertifyForMarketplace, one validation profile)")
-            self.result.seconds = time.monotonic() - started
             return self.result
 
         described = self._create(request)
@@ -179,7 +159,6 @@ class Publisher:
         self.record.done("package", arn=self.result.arn, request_sha256=mp.request_digest(request), client_token=request["ClientToken"])
         self.step("model package", "created", self.result.arn)
         self._finish(described)
-        self.result.seconds = time.monotonic() - started
         return self.result
 
     # ---- steps
@@ -189,33 +168,28 @@ class Publisher:
         base = f"{where.prefix}/{m.version}"
         source = m.resolve(m.data["validation"]["input"])
         input_sha = sha256_of(source)
-        keys = {"input_file": source, "input_sha": input_sha,
-                "input_key": f"{base}/validation-input/{input_sha[:12]}/{source.name}",
+        input_dir = f"{base}/validation-input/{input_sha[:12]}"
+        keys = {"input_file": source, "input_sha": input_sha, "input_key": f"{input_dir}/{source.name}",
+                "input_prefix": f"s3://{where.bucket}/{input_dir}/",
                 "output": f"s3://{where.bucket}/{base}/validation-output/"}
-        keys["input_prefix"] = f"s3://{where.bucket}/{base}/validation-input/{input_sha[:12]}/"
         if built.model_tar:
             keys["model_key"] = f"{base}/model-{built.model_sha256[:12]}.tar.gz"
             keys["model_url"] = f"s3://{where.bucket}/{keys['model_key']}"
         return keys
 
+    @staticmethod
+    def _locations(keys: dict, image: str, digest: str) -> mp.Locations:
+        return mp.Locations(image=image, image_digest=digest, model_data_url=keys.get("model_url"),
+                            validation_input=keys["input_prefix"], validation_output=keys["output"])
+
     def _tags_for(self, tag: str) -> dict:
         return {"mpkit:image-tag": tag, **self.manifest.publish.get("tags", {})}
 
-    def _describe(self, name: str) -> dict | None:
-        try:
-            return self.aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
-        except AwsError as exc:
-            text = str(exc).lower()
-            if exc.code == "ValidationException" and ("not found" in text or "does not exist" in text):
-                return None
-            raise
-
-    def _existing(self, described: dict, where: Where, tag: str, keys: dict, ecr: Ecr, started: float) -> PublishResult:
+    def _existing(self, described: dict, where: Where, tag: str, keys: dict, ecr: Ecr) -> PublishResult:
         """A package of this name exists: the same inputs mean nothing to do; others are refused."""
         m = self.manifest
         container = (described.get("InferenceSpecification", {}).get("Containers") or [{}])[0]
-        planned = mp.create_request(m, mp.Locations(image="", image_digest="", model_data_url=keys.get("model_url"),
-                                                    validation_input=keys["input_prefix"], validation_output=keys["output"]))
+        planned = mp.create_request(m, self._locations(keys, "", ""))
         diffs = mp.differences(planned, described, skip=IMAGE_PATHS)
         published_tags = ecr.image_tags(where.repository, container.get("ImageDigest", "")) if container.get("ImageDigest") else []
         if tag not in published_tags:
@@ -226,16 +200,13 @@ class Publisher:
                 f"{described['ModelPackageArn']} already exists with other inputs; a model package cannot change:\n  "
                 + "\n  ".join(diffs),
                 hint=f"bump `version` in {m.where('version')} (now {m.version}) and publish again")
-        self.result.request = mp.create_request(m, mp.Locations(
-            image=container.get("Image", ""), image_digest=container.get("ImageDigest", ""),
-            model_data_url=keys.get("model_url"), validation_input=keys["input_prefix"], validation_output=keys["output"]),
-            tags=self._tags_for(tag))
+        self.result.request = mp.create_request(
+            m, self._locations(keys, container.get("Image", ""), container.get("ImageDigest", "")), tags=self._tags_for(tag))
         self.result.arn = described["ModelPackageArn"]
         self.result.nothing_to_do = True
         self.record.done("package", arn=self.result.arn, existing=True)
         self.step("model package", "exists", f"{self.result.arn}: same inputs, nothing to do")
         self._finish(described)
-        self.result.seconds = time.monotonic() - started
         return self.result
 
     def _validation(self, built) -> None:
@@ -282,7 +253,7 @@ class Publisher:
         self.step("image scan", result.status.lower(), counts)
 
     def _uploads(self, s3: S3Store, where: Where, built, keys: dict) -> None:
-        exists = False if where.offline else s3.check_region()
+        exists = where.bucket_exists
         if not exists:
             if self.dry_run:
                 self.step("bucket", "would create", f"s3://{where.bucket} in {where.region} (public access blocked, encrypted)")
@@ -300,11 +271,8 @@ class Publisher:
             elif self.dry_run:
                 self.step(label, "would upload", f"{path} to {uri}")
             else:
-                progress = Progress(label) if self.show_progress and path.stat().st_size > 5e6 else None
-                try:
-                    s3.upload(path, key, sha, progress=progress)
-                finally:
-                    progress and progress.close()
+                with Progress(label) as progress:
+                    s3.upload(path, key, sha, progress=progress if self.show_progress and path.stat().st_size > 5e6 else None)
                 self.step(label, "uploaded", f"{uri} (sha256 {sha[:12]})")
             self.record.done(label.replace(" ", "_"), uri=uri, sha256=sha)
 
@@ -315,7 +283,7 @@ class Publisher:
             # A retry after a lost answer can meet the package the first attempt made.
             if "already exist" not in str(exc).lower():
                 raise
-        described = self._describe(request["ModelPackageName"])
+        described = describe(self.aws, request["ModelPackageName"])
         diffs = mp.differences(request, described or {})
         if described is None or diffs:
             raise AwsError(f"the package {request['ModelPackageName']} is not what was asked for: " + "; ".join(diffs),
@@ -327,7 +295,43 @@ class Publisher:
     def _finish(self, described: dict) -> None:
         if self.wait and described.get("ModelPackageStatus") not in mp.TERMINAL:
             described = wait_for(self.aws, described["ModelPackageName"], timeout=self.wait_timeout, say=self.say)
-        show_status(self, described)
+        self._show_status(described)
+
+    def _show_status(self, described: dict) -> None:
+        """The status and its items; on the local target, the batch replay's outcome stands in."""
+        result = self.result
+        result.status = described.get("ModelPackageStatus")
+        result.status_lines = mp.status_lines(described)
+        if self.local:
+            last = self.record.step("validation")
+            if not last:
+                outcome = "unknown: validation was skipped"
+            elif last.get("batch_ok"):
+                outcome = f"Completed: the batch-transform replay passed ({last.get('batch_records')} records)"
+            else:
+                outcome = "Failed: the batch-transform replay did not pass"
+            result.local_note = (f"the emulator marks every package Completed at once, so the status shown is the "
+                                 f"local batch-transform replay's from `mpkit validate`: {outcome}")
+            result.status = outcome.split(":")[0]
+        for line in result.status_lines:
+            self.say(line)
+        if result.local_note:
+            self.say(f"local target: {result.local_note}")
+        if result.status == "Failed":
+            reason = mp.failure_help(described, self.aws.region)
+            raise PackageFailed(f"validation of {described.get('ModelPackageArn')} failed:\n  " +
+                                "\n  ".join(result.status_lines), hint=reason)
+
+
+def describe(aws: Aws, name: str) -> dict | None:
+    """DescribeModelPackage, or None when no package has that name."""
+    try:
+        return aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
+    except AwsError as exc:
+        text = str(exc).lower()
+        if exc.code == "ValidationException" and ("not found" in text or "does not exist" in text):
+            return None
+        raise
 
 
 def wait_for(aws: Aws, name: str, *, timeout: float, say=print, poll: float = 5.0) -> dict:
@@ -349,29 +353,3 @@ def wait_for(aws: Aws, name: str, *, timeout: float, say=print, poll: float = 5.
                            hint=f"`mpkit status {name} --wait` carries on waiting", code="WaitTimeout")
         time.sleep(poll)
         poll = min(poll * 1.5, 60)
-
-
-def show_status(publisher: Publisher, described: dict) -> None:
-    result = publisher.result
-    result.status = described.get("ModelPackageStatus")
-    result.status_lines = mp.status_lines(described)
-    if publisher.local:
-        last = publisher.record.step("validation")
-        if not last:
-            outcome = "unknown: validation was skipped"
-        elif last.get("batch_ok"):
-            outcome = f"Completed: the batch-transform replay passed ({last.get('batch_records')} records)"
-        else:
-            outcome = "Failed: the batch-transform replay did not pass"
-        result.local_note = (f"the emulator marks every package Completed at once, so the status shown is the "
-                             f"local batch-transform replay's from `mpkit validate`: {outcome}")
-        result.status = outcome.split(":")[0]
-    for line in result.status_lines:
-        publisher.say(line)
-    if result.local_note:
-        publisher.say(f"local target: {result.local_note}")
-    if result.status == "Failed":
-        reason = mp.failure_help(described, publisher.aws.region)
-        raise PackageFailed(f"validation of {described.get('ModelPackageArn')} failed:\n  " +
-                            "\n  ".join(result.status_lines), hint=reason)
-

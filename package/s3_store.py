@@ -76,10 +76,8 @@ class S3Store:
             raise
         return head.get("Metadata", {}).get("sha256")
 
-    def upload(self, path: Path, key: str, sha256: str, progress=None) -> bool:
-        """Upload unless an object with this sha256 is there already; True when uploaded."""
-        if self.stored_sha256(key) == sha256:
-            return False
+    def upload(self, path: Path, key: str, sha256: str, progress=None) -> None:
+        """Upload, recording the sha256 that `stored_sha256` reads back."""
         from boto3.s3.transfer import TransferConfig
 
         total, sent = path.stat().st_size, [0]
@@ -96,4 +94,3 @@ class S3Store:
         except Exception as exc:  # boto3's transfer manager wraps ClientError in its own S3UploadFailedError
             raise AwsError(f"s3 upload of {path} to s3://{self.bucket}/{key} failed: {exc}", code="UploadFailed",
                            hint="run the command again: uploads that finished are not repeated") from exc
-        return True

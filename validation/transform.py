@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import sys
 from pathlib import Path
 
 from . import batch
@@ -16,22 +15,6 @@ def job_definition(manifest) -> dict:
             "BatchStrategy": v.get("batch_strategy"), "MaxPayloadInMB": v.get("max_payload_mb"),
             "MaxConcurrentTransforms": v.get("max_concurrent_transforms"), "AssembleWith": v.get("assemble_with"),
             "Environment": v.get("environment") or {}}
-
-
-def progress_bar(stream=sys.stderr):
-    state = {"last": -1}
-
-    def show(done: int, total: int) -> None:
-        percent = int(100 * done / total)
-        if percent != state["last"]:
-            state["last"] = percent
-            filled = percent // 4
-            stream.write(f"\r  transform [{'#' * filled}{'.' * (25 - filled)}] {percent:3d}%")
-            if percent >= 100:
-                stream.write("\n")
-            stream.flush()
-
-    return show
 
 
 def run_transform(engine, image: str, job: dict, source: Path, output: Path, *, model_dir: Path | None,
