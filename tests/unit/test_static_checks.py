@@ -34,6 +34,17 @@ def test_a_validation_role_that_is_a_name_not_an_arn(tmp_path):
     assert "manifest.yaml:" in hint and "arn:aws:iam::123456789012:role/MyValidationRole" in hint
 
 
+def test_a_name_and_version_too_long_together_for_a_model_package_name(tmp_path):
+    """Each fits the schema; NAME-VERSION, the ModelPackageName, is 64 characters (API: 1-63)."""
+    manifest = load_manifest(write_manifest(tmp_path, name="p" * 58, version="1.0.0"))
+    assert len(manifest.package_name) == 64
+    checks = static_checks.manifest_checks(manifest)
+    assert _failed(checks) == ["model-package-name"]
+    assert "manifest.yaml:" in _by_id(checks)["model-package-name"].hint
+    ok = load_manifest(write_manifest(tmp_path, name="p" * 57, version="1.0.0"))
+    assert _failed(static_checks.manifest_checks(ok)) == []
+
+
 def test_an_instance_type_that_does_not_exist(tmp_path):
     manifest = load_manifest(write_manifest(tmp_path, **{"instance_types.batch": ["ml.m5.large", "ml.m5.huge"]}))
     checks = static_checks.manifest_checks(manifest)
