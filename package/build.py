@@ -44,6 +44,20 @@ def build_dir(manifest: Manifest) -> Path:
     return Path(os.environ.get("MPKIT_BUILD_DIR", manifest.root / "build")) / manifest.name
 
 
+def model_mount(manifest: Manifest, tmp: Path) -> Path | None:
+    """For S3 delivery, the real model.tar.gz extracted into `tmp` as SageMaker would extract it
+    to /opt/ml/model; None when the model is baked into the image."""
+    if manifest.delivery != "s3":
+        return None
+    from .artifact import extract_model
+    from .errors import ConfigurationError
+
+    archive = build_dir(manifest) / "model.tar.gz"
+    if not archive.is_file():
+        raise ConfigurationError(f"{archive} is missing", hint="run `mpkit build` first")
+    return extract_model(archive, tmp)
+
+
 def serving_config(manifest: Manifest) -> dict:
     serving = manifest.serving
     config = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -36,20 +37,8 @@ def cmd_build(args) -> int:
     return 0
 
 
-def _model_mount(manifest, tmp: Path) -> Path | None:
-    """For S3 delivery, the real model.tar.gz extracted as SageMaker would extract it."""
-    if manifest.delivery != "s3":
-        return None
-    from .artifact import extract_model
-    from .build import build_dir
-
-    archive = build_dir(manifest) / "model.tar.gz"
-    if not archive.is_file():
-        raise ConfigurationError(f"{archive} is missing", hint="run `mpkit build` first")
-    return extract_model(archive, tmp)
-
-
 def cmd_predict(args) -> int:
+    from .build import model_mount
     from .docker_engine import Engine
 
     manifest = load_manifest(args.manifest)
@@ -72,7 +61,7 @@ def cmd_predict(args) -> int:
         raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
     results, failed = [], False
     with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp:
-        model_dir = _model_mount(manifest, Path(tmp))
+        model_dir = model_mount(manifest, Path(tmp))
         say(f"starting {image} as SageMaker does: `serve`, networking off" + (", model at /opt/ml/model (read-only)" if model_dir else ""))
         with engine.serve(image, model_dir=model_dir, env=env) as container:
             ready = container.wait_ready()
@@ -123,6 +112,7 @@ def cmd_transform_local(args) -> int:
     from validation.transform import job_definition, peak_rss_bytes, run_transform
 
     from .base_image import DEFAULT_BASE, resolve_base
+    from .build import model_mount
     from .docker_engine import Engine
     from .progress import Progress
 
@@ -144,7 +134,7 @@ def cmd_transform_local(args) -> int:
     if not engine.image_exists(image):
         raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
     with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp, Progress("transform") as progress:
-        model_dir = _model_mount(manifest, Path(tmp))
+        model_dir = model_mount(manifest, Path(tmp))
         result, offered, env = run_transform(engine, image, job, source, Path(args.output), model_dir=model_dir,
                                              client_image=resolve_base(engine, DEFAULT_BASE, say=say), say=say,
                                              progress=None if args.json else progress)
@@ -246,8 +236,139 @@ def cmd_status(args) -> int:
     return {"Failed": 8}.get(described.get("ModelPackageStatus"), 0)
 
 
+def cmd_listing(args) -> int:
+    from listing.sources import default_record, gather
+    from listing.writer import write_listing
+
+    from .build import build_dir
+    from .docker_engine import Engine
+
+    manifest = load_manifest(args.manifest)
+    say = _say(args)
+    target = "local" if args.local else ("emulator" if args.endpoint_url else "aws")
+    record = Path(args.record) if args.record else default_record(manifest, target)
+    sources = gather(manifest, record_path=record, report_path=Path(args.report) if args.report else None)
+    output = Path(args.output) if args.output else build_dir(manifest) / "listing"
+    image = args.image or manifest.image
+    engine = Engine()
+    if not engine.image_exists(image):
+        raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` (or `mpkit publish`) first")
+    say(f"listing for {sources.arn} (record {record}, report {sources.report_path})")
+    result = write_listing(sources, engine, output=output, image=image, say=say)
+    runs = []
+    if args.submit and result.ok:
+        from listing.submit import submit
+
+        from .aws import Aws, Target
+
+        # The Catalog API has one endpoint, in us-east-1, whatever Region the package is in.
+        aws = Aws(Target(region="us-east-1", profile=args.profile, endpoint_url=args.endpoint_url))
+        runs = submit(aws, result.changeset_request, apply=args.apply, say=say)
+    if args.json:
+        print(json.dumps({**result.to_dict(), "submitted": runs}, indent=1, default=str))
+    else:
+        print(f"\nlisting folder: {result.folder}")
+        for name in result.files:
+            print(f"  {name}")
+        failed = [c for c in result.checks if c.status != "pass"]
+        for c in failed:
+            print(f"{c.status.upper()} {c.id}: {c.rule} ({c.source})")
+            for detail in c.details[:10]:
+                print(f"  - {detail}")
+            if c.hint:
+                print(f"  fix: {c.hint}")
+        print(f"lint: {len(result.checks) - len(failed)} of {len(result.checks)} checks pass")
+        for run in runs:
+            print(f"change set {run['id']} ({run['intent']}): {run['status']}")
+        if args.submit and not args.apply and runs:
+            print("validated only; nothing changed in AWS Marketplace. Add --apply to apply it.")
+    if not result.ok:
+        if args.submit:
+            print("not submitted: the lint failed", file=sys.stderr)
+        return 9
+    return 0
+
+
+def _buyer_aws(args):
+    from .aws import Aws, Target
+
+    return Aws(Target(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url))
+
+
+def _buyer_record(args):
+    from listing.buyer import DEFAULT_RECORD, BuyerRecord
+
+    return BuyerRecord(Path(args.record) if args.record else DEFAULT_RECORD)
+
+
+def cmd_deploy(args) -> int:
+    from listing.buyer import deploy
+
+    result = deploy(_buyer_aws(args), _buyer_record(args), arn=args.model_package, instance_type=args.instance_type,
+                    role=args.role, name=args.name, count=args.count, wait=not args.no_wait,
+                    timeout=args.wait_timeout, say=_say(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(f"endpoint {result.endpoint}: {result.status} in {result.region} ({result.seconds:.0f} s)")
+        print(f"next: mpkit invoke {result.endpoint} --file FILE --content-type TYPE; `mpkit teardown` deletes it")
+    return 0
+
+
+def cmd_invoke(args) -> int:
+    from listing.buyer import invoke
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: no such file")
+    reply = invoke(_buyer_aws(args), endpoint=args.endpoint, body=path.read_bytes(), content_type=args.content_type,
+                   accept=args.accept)
+    if args.output:
+        Path(args.output).write_bytes(reply["body"])
+    if args.json:
+        print(json.dumps({"content_type": reply["content_type"], "milliseconds": reply["milliseconds"],
+                          "body": reply["body"].decode(errors="replace"), "output": args.output}, indent=1))
+    elif not args.output:
+        sys.stdout.write(reply["body"].decode(errors="replace"))
+        if not reply["body"].endswith(b"\n"):
+            print()
+    print(f"{reply['content_type']}, {len(reply['body'])} bytes in {reply['milliseconds']} ms", file=sys.stderr)
+    return 0
+
+
+def cmd_transform(args) -> int:
+    from listing.buyer import transform
+
+    result = transform(_buyer_aws(args), _buyer_record(args), arn=args.model_package, input_uri=args.input,
+                       output_uri=args.output, role=args.role, instance_type=args.instance_type,
+                       content_type=args.content_type, accept=args.accept, split_type=args.split_type,
+                       assemble_with=args.assemble_with, name=args.name, wait=not args.no_wait,
+                       timeout=args.wait_timeout, say=_say(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(f"transform job {result.job}: {result.status} ({result.seconds:.0f} s)")
+        for uri in result.outputs:
+            print(f"  {uri}")
+        if result.status == "Completed" and not result.outputs:
+            print(f"  no .out files under {result.output}")
+    return 0 if result.status in ("Completed", "InProgress") else 1
+
+
+def cmd_teardown(args) -> int:
+    from listing.buyer import teardown
+
+    record = _buyer_record(args)
+    done = teardown(_buyer_aws(args), record, say=_say(args))
+    if args.json:
+        print(json.dumps({"removed": done, "record": str(record.path)}, indent=1))
+    elif not done:
+        print(f"nothing to tear down: {record.path} lists nothing in this Region")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].strip("`"),
+    p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].replace("`", ""),
                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -313,6 +434,64 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("name", nargs="?", help="ModelPackageName or ARN (default: the manifest's NAME-VERSION)")
     aws_options(st)
     st.add_argument("--wait", action="store_true", help="wait until Completed or Failed")
+    li = command("listing", "write the Marketplace listing folder (usage, samples in and out, examples, notebook, "
+                 "description, change set) and lint it", cmd_listing)
+    li.add_argument("--output", help="the listing folder (default: build/NAME/listing)")
+    li.add_argument("--report", help="validate's validation.json (default: the one the publish record names)")
+    li.add_argument("--record", help="the publish record (default: .mpkit/publish/<target>/<package>.json)")
+    li.add_argument("--local", action="store_true", help="list the package published with `mpkit publish --local`")
+    li.add_argument("--image", help="image that answers the samples (default: mpkit/NAME:VERSION)")
+    li.add_argument("--submit", action="store_true", help="send the change set to the Catalog API with Intent=VALIDATE")
+    li.add_argument("--apply", action="store_true", help="with --submit: apply the change set once it validates")
+    li.add_argument("--profile", help="AWS profile for --submit")
+    li.add_argument("--endpoint-url", help="an emulator's URL instead of AWS (tests)")
+
+    def buyer_options(c, record=True):
+        c.add_argument("--region", help="AWS Region (default: the AWS configuration's)")
+        c.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
+        c.add_argument("--endpoint-url", help="an AWS emulator's URL instead of AWS (tests)")
+        if record:
+            c.add_argument("--record", help="where created resources are recorded (default: .mpkit/buyer/resources.json)")
+
+    def job_options(c):
+        c.add_argument("--model-package", required=True, metavar="ARN", help="the subscribed model package's ARN "
+                       "for this Region (AWS Marketplace: Continue to Configuration)")
+        c.add_argument("--role", default=os.environ.get("SAGEMAKER_ROLE_ARN"),
+                       help="execution role ARN SageMaker assumes (default: $SAGEMAKER_ROLE_ARN)")
+        c.add_argument("--name", help="name of the model and endpoint or job (default: the package's name + time)")
+        c.add_argument("--no-wait", action="store_true", help="return once created")
+        c.add_argument("--wait-timeout", type=float, default=3600, help="seconds to wait (default 3600)")
+
+    de = command("deploy", "buyer: deploy a subscribed model package as a real-time endpoint (network isolation on)",
+                 cmd_deploy)
+    job_options(de)
+    de.add_argument("--instance-type", required=True, help="e.g. ml.m5.large (one the package supports)")
+    de.add_argument("--count", type=int, default=1, help="instances (default 1)")
+    buyer_options(de)
+
+    iv = command("invoke", "buyer: send a file to an endpoint and print the answer", cmd_invoke)
+    iv.add_argument("endpoint", help="endpoint name")
+    iv.add_argument("--file", required=True, help="request body")
+    iv.add_argument("--content-type", required=True)
+    iv.add_argument("--accept")
+    iv.add_argument("--output", help="write the answer to this file instead of stdout")
+    buyer_options(iv, record=False)
+
+    tr = command("transform", "buyer: run a batch transform job with a subscribed model package; show the .out files",
+                 cmd_transform)
+    job_options(tr)
+    tr.add_argument("--input", required=True, help="s3:// prefix of the input files")
+    tr.add_argument("--output", required=True, help="s3:// prefix for the .out files")
+    tr.add_argument("--instance-type", help="default: the package's first supported transform instance type")
+    tr.add_argument("--content-type", help="default: the package's first supported content type")
+    tr.add_argument("--accept")
+    tr.add_argument("--split-type", default="Line", choices=["None", "Line"])
+    tr.add_argument("--assemble-with", default="Line", choices=["None", "Line"])
+    buyer_options(tr)
+
+    td = command("teardown", "buyer: delete what deploy and transform created in this Region, nothing else",
+                 cmd_teardown)
+    buyer_options(td)
     return p
 
 

@@ -3,7 +3,8 @@
 Exit codes (documented in `mpkit --help`): 0 success, 1 a check, a transform or a request failed,
 2 the manifest or the command line is wrong, 3 Docker is unavailable, 4 a build failed,
 5 the container failed to start or answer, 6 an AWS call failed, 7 publish refused to go on,
-8 SageMaker's validation of the model package failed.
+8 SageMaker's validation of the model package failed, 9 the listing's lint or the Catalog
+rejected the listing, 10 the buyer cannot use the package (not subscribed, other Region).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ EXIT_CODES_HELP = """exit codes:
   6  an AWS call failed after retries (the message names the call and AWS's error code)
   7  publish stopped before creating the package: a preflight rule, an image scan finding,
      or changed inputs under a version that is already published
-  8  the model package was created and SageMaker's validation of it failed"""
+  8  the model package was created and SageMaker's validation of it failed
+  9  the listing's lint failed, or AWS Marketplace rejected the change set
+ 10  the buyer's account cannot use the model package: not subscribed, or the ARN
+     is for another Region"""
 
 
 class MpkitError(Exception):
@@ -65,3 +69,11 @@ class PublishRefused(MpkitError):
 
 class PackageFailed(MpkitError):
     exit_code = 8
+
+
+class ListingRejected(MpkitError):
+    exit_code = 9
+
+
+class NotSubscribed(MpkitError):
+    exit_code = 10

@@ -40,11 +40,15 @@ class PublishRecord:
         self.save()
 
     def save(self) -> None:
-        if not self.persist:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".record-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.data, f, indent=1, sort_keys=True, default=str)
-            f.write("\n")
-        os.replace(tmp, self.path)
+        if self.persist:
+            write_json_atomically(self.path, self.data)
+
+
+def write_json_atomically(path: Path, data) -> None:
+    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True, default=str)
+        f.write("\n")
+    os.replace(tmp, path)

@@ -303,6 +303,11 @@ _SIZE_VCPUS = {"medium": 1, "large": 2, "xlarge": 4, **{f"{n}xlarge": 4 * n for 
 _GIB_PER_VCPU = {"c": 2, "m": 4, "r": 8, "t": 4, "g": 4, "p": 8, "inf": 2, "trn": 16, "x": 16, "z": 8}
 
 
+def instance_vcpus(instance_type: str) -> int | None:
+    """vCPUs of an ml.* instance type from the EC2 naming scheme (size), None when unknown."""
+    return _SIZE_VCPUS.get(instance_type.rsplit(".", 1)[-1])
+
+
 def instance_memory(instance_type: str) -> int | None:
     try:
         _, family, size = instance_type.split(".")

@@ -44,3 +44,58 @@ INVOCATION_MAX_RETRIES = 3
 SCAN_BLOCKING_SEVERITIES = ("CRITICAL", "HIGH")  # MP-UPLOAD: fix Critical or High findings before publishing
 SAME_REGION_SOURCE = "MP-LIMITS"  # package, ECR image, S3 artifacts and validation data in one Region
 SELLER_ACCOUNT_SOURCE = "MP-LIMITS"  # images in ECR repositories owned by the seller's account
+
+# Listing (marketplace-contract.md §1.6): the Catalog API's AddDeliveryOptions shapes (CAT) and
+# the listing requirements (MP-REQ).
+CATALOG_HTTPS_URL = r"^https:\/\/(www\.)?[-a-zA-Z0-9@._]{1,256}\.[a-zA-Z0-9()]{2,63}\b([-a-zA-Z0-9@_+.\/]*)"
+CATALOG_PRINTABLE = r"^[ -~]+"
+CATALOG_NOT_BLANK = r"^\S+[\S\s]*"
+# Field path inside the AddDeliveryOptions DetailsDocument -> (min length, max length, pattern);
+# `[]` marks each item of a list. Required members are in CATALOG_REQUIRED.
+_DETAILS = "DeliveryOptions[].Details.SageMakerModelPackageDeliveryOptionDetails"
+CATALOG_FIELDS = {
+    "Version.VersionTitle": (1, 64, CATALOG_NOT_BLANK),
+    "Version.ReleaseNotes": (1, 30000, CATALOG_NOT_BLANK),
+    f"{_DETAILS}.UsageInstructions": (1, 10000, None),
+    f"{_DETAILS}.SampleNotebookUrl": (1, 2000, CATALOG_HTTPS_URL),
+    f"{_DETAILS}.RepositoryUrl": (1, 2000, CATALOG_HTTPS_URL),
+    **{f"{_DETAILS}.{side}.Description": (1, 10000, None) for side in ("InputProperties", "OutputProperties")},
+    f"{_DETAILS}.InputProperties.Limitations": (1, 1000, None),
+    **{f"{_DETAILS}.{side}.{sample}.{kind}Text": (1, 10000, None)
+       for side, sample in (("InputProperties", "SampleInput"), ("OutputProperties", "SampleOutput"))
+       for kind in ("RealtimeInference", "BatchTransform")},
+    **{f"{_DETAILS}.{side}.{sample}.{kind}Url": (1, 10000, CATALOG_HTTPS_URL)
+       for side, sample in (("InputProperties", "SampleInput"), ("OutputProperties", "SampleOutput"))
+       for kind in ("RealtimeInference", "BatchTransform")},
+    f"{_DETAILS}.InputProperties.Parameters[].Name": (1, 100, CATALOG_PRINTABLE),
+    f"{_DETAILS}.InputProperties.Parameters[].Description": (1, 1000, None),
+    f"{_DETAILS}.InputProperties.Parameters[].Constraints": (1, 1500, None),
+    f"{_DETAILS}.OutputProperties.Parameters[].Name": (1, 100, CATALOG_PRINTABLE),
+    f"{_DETAILS}.OutputProperties.Parameters[].Description": (1, 1000, None),
+    f"{_DETAILS}.RecommendedInstanceTypes.BatchTransform": (1, 24, r"^\S{1,24}$"),
+    f"{_DETAILS}.RecommendedInstanceTypes.RealtimeInference": (1, 24, r"^\S{1,24}$"),
+    f"{_DETAILS}.SageMakerModelPackageArn": (1, 2100, r"^arn:aws:sagemaker:[a-z0-9-]{4,24}:[0-9]{12}:model-package\/\S{1,2048}$"),
+    f"{_DETAILS}.AccessRoleArn": (1, 2048, r"^arn:aws:iam::\d{12}:role(\/[A-Za-z0-9_+=,.@-]+)?$"),
+}
+CATALOG_REQUIRED = ("Version.VersionTitle", "Version.ReleaseNotes", *(f"{_DETAILS}.{f}" for f in (
+    "UsageInstructions", "SampleNotebookUrl", "RepositoryUrl", "InputProperties", "OutputProperties",
+    "RecommendedInstanceTypes", "SageMakerModelPackageArn", "AccessRoleArn")))
+CATALOG_LIST_MAX = {f"{_DETAILS}.InputProperties.Parameters": 35, f"{_DETAILS}.InputProperties.SageMakerCustomAttributes": 35,
+                    f"{_DETAILS}.OutputProperties.Parameters": 35}
+USAGE_INSTRUCTIONS_CHARS = Limit(10000, "characters", "CAT", "UsageInstructions is at most 10,000 characters")
+# What a buyer must find in a model package listing (MP-REQ "Summary table", model package column).
+LISTING_REQUIRED_ITEMS = {
+    "usage": "usage instructions: input and output formats for real-time and batch, with MIME types",
+    "realtime_input": "sample input for a real-time endpoint",
+    "realtime_output": "sample output of a real-time endpoint",
+    "batch_input": "sample input for batch transform",
+    "batch_output": "sample output of batch transform",
+    "example": "an example of calling an endpoint or a batch transform job with the AWS CLI or an AWS SDK",
+    "notebook": "a Jupyter notebook that shows the whole use, with no data for the buyer to find",
+    "description": "product description: use cases, training data, known limitations, the validation metric, "
+                   "latency and throughput on a recommended instance type",
+}
+# Left-over template text that must never reach a listing (peers.md §1: AWS's template's markers).
+PLACEHOLDER_PATTERNS = (r"for seller to update", r"\bTODO\b", r"\bTBD\b", r"\bFIXME\b", r"\bXXX\b", r"lorem ipsum",
+                        r"<\s*(your|insert|add|replace)[^>]*>", r"\{\{[^}]*\}\}", r"\bREPLACE[_ ]ME\b",
+                        r"\bplaceholder\b")

@@ -24,7 +24,7 @@ from package.publish_record import PublishRecord
 from package.publisher import Publisher
 from package.s3_store import sha256_of
 from tests.conftest import ROOT
-from tests.docker.fault_proxy import FaultProxy
+from tests.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.docker
 REGION = "us-east-1"

@@ -7,7 +7,12 @@ the next `times` matching calls:
 - `throttle`: answer as AWS does when throttling (400 ThrottlingException; S3: 503 SlowDown);
 - `fail`: 500 InternalFailure;
 - `drop`: forward the call, let the emulator act on it, then close the connection unanswered
-  (the caller never learns that it succeeded).
+  (the caller never learns that it succeeded);
+- `error:CODE:MESSAGE`: answer 400 with AWS's error CODE and MESSAGE (an answer the emulator
+  cannot give, such as CreateModel's "Caller is not subscribed to the marketplace offering").
+It also keeps each call's request body (`bodies`), and runs `after[name](body)` once the emulator
+has answered a call 2xx, before the caller hears back: where a test makes the emulator do what
+AWS would do and moto does not (a transform job that writes its output).
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class FaultProxy:
         self.faults: dict[str, list] = {}
         self.calls: Counter = Counter()
         self.injected: Counter = Counter()
+        self.bodies: dict[str, list[bytes]] = {}
+        self.after: dict = {}
         self.lock = threading.Lock()
         proxy = self
 
@@ -41,14 +48,17 @@ class FaultProxy:
                 name = proxy.name(self.command, self.headers, body)
                 with proxy.lock:
                     proxy.calls[name] += 1
+                    proxy.bodies.setdefault(name, []).append(body)
                     fault = proxy.take(name)
-                if fault in ("throttle", "fail"):
+                if fault and fault.split(":")[0] in ("throttle", "fail", "error"):
                     return self._answer(*proxy.fault_reply(fault, name))
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
                 conn.request(self.command, self.path, body=body, headers=headers)
                 reply = conn.getresponse()
                 data = reply.read()
+                if 200 <= reply.status < 300 and name in proxy.after:
+                    proxy.after[name](body)
                 if fault == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -95,6 +105,8 @@ class FaultProxy:
     def clear(self) -> None:
         with self.lock:
             self.faults.clear()
+            self.bodies.clear()
+            self.after.clear()
             self.calls.clear()
             self.injected.clear()
 
@@ -104,6 +116,10 @@ class FaultProxy:
             code, status = ("SlowDown", 503) if fault == "throttle" else ("InternalError", 500)
             body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
             return status, [("Content-Type", "application/xml")], body
+        if fault.startswith("error:"):
+            _, code, message = fault.split(":", 2)
+            body = json.dumps({"__type": code, "message": message}).encode()
+            return 400, [("Content-Type", "application/x-amz-json-1.1")], body
         code, status = ("ThrottlingException", 400) if fault == "throttle" else ("InternalFailure", 500)
         body = json.dumps({"__type": code, "message": f"injected {fault} of {name}"}).encode()
         return status, [("Content-Type", "application/x-amz-json-1.1")], body

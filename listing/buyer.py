@@ -1,0 +1,262 @@
+"""Buyer commands: deploy a subscribed model package as a real-time endpoint, invoke it, run a batch
+transform, and tear down what these commands created, nothing else. What they create is written to
+a record (default .mpkit/buyer/resources.json) as soon as it exists, so teardown finds it after
+any failure."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from package.errors import AwsError, ConfigurationError
+from package.publish_record import write_json_atomically
+from validation import rules
+
+from . import subscription
+
+DEFAULT_RECORD = Path(".mpkit/buyer/resources.json")
+# Deleting in this order never leaves an endpoint whose configuration or model is gone.
+TEARDOWN_ORDER = ("endpoint", "endpoint-config", "model", "transform-job")
+
+
+class BuyerRecord:
+    """The resources the buyer commands created, each with the Region and endpoint it lives in."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.items: list[dict] = json.loads(path.read_text()).get("resources", []) if path.is_file() else []
+
+    def add(self, aws, kind: str, name: str, **facts) -> None:
+        self.items.append({"kind": kind, "name": name, "region": aws.region, "endpoint_url": aws.target.endpoint_url,
+                           "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **facts})
+        self.save()
+
+    def here(self, aws) -> list[dict]:
+        return [i for i in self.items if i["region"] == aws.region and i.get("endpoint_url") == aws.target.endpoint_url]
+
+    def remove(self, item: dict) -> None:
+        self.items.remove(item)
+        self.save()
+
+    def save(self) -> None:
+        write_json_atomically(self.path, {"resources": self.items})
+
+
+def resource_name(package_arn: str) -> str:
+    """A name for the model, endpoint and job: the package's, with a time stamp (at most 63 characters)."""
+    base = package_arn.rsplit("/", 1)[-1][:40].rstrip("-")
+    return f"{base}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def execution_role(role: str | None) -> str:
+    if not role:
+        raise ConfigurationError("no execution role", hint="pass --role ARN (or set SAGEMAKER_ROLE_ARN): an IAM role "
+                                 "SageMaker can assume, e.g. with the AmazonSageMakerFullAccess policy")
+    if not re.match(rules.ROLE_ARN_PATTERN, role):
+        raise ConfigurationError(f"--role {role!r} is not an IAM role ARN",
+                                 hint="give the full ARN, arn:aws:iam::ACCOUNT:role/NAME, not the role's name")
+    return role
+
+
+def _account(aws) -> str | None:
+    try:
+        return aws.call("sts", "get_caller_identity")["Account"]
+    except AwsError:
+        return None
+
+
+def create_model(aws, record: BuyerRecord, *, arn: str, role: str, name: str, say=print) -> dict:
+    """The subscription check, then CreateModel with network isolation and no environment (a
+    Marketplace model runs isolated, and its defaults must serve without any variable)."""
+    account = _account(aws)
+    described = subscription.check(aws, arn, account)
+    try:
+        aws.call("sagemaker", "create_model", ModelName=name, ExecutionRoleArn=role, EnableNetworkIsolation=True,
+                 PrimaryContainer={"ModelPackageName": arn})
+    except AwsError as exc:
+        raise subscription.explain(exc, arn, account) from exc
+    record.add(aws, "model", name, model_package=arn)
+    say(f"model {name}: created from {arn}, network isolation on")
+    return described
+
+
+@dataclass
+class DeployResult:
+    endpoint: str
+    model: str
+    endpoint_config: str
+    instance_type: str
+    status: str
+    seconds: float
+    region: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def deploy(aws, record: BuyerRecord, *, arn: str, instance_type: str, role: str | None, name: str | None = None,
+           count: int = 1, wait: bool = True, timeout: float = 3600, say=print) -> DeployResult:
+    started = time.monotonic()
+    role = execution_role(role)
+    name = name or resource_name(arn)
+    described = create_model(aws, record, arn=arn, role=role, name=name, say=say)
+    supported = (described.get("InferenceSpecification") or {}).get("SupportedRealtimeInferenceInstanceTypes") or []
+    if supported and instance_type not in supported:
+        raise ConfigurationError(f"--instance-type {instance_type} is not one the package supports",
+                                 hint=f"choose one of {', '.join(supported)}")
+    aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count, "InstanceType": instance_type}])
+    record.add(aws, "endpoint-config", name)
+    aws.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=name)
+    record.add(aws, "endpoint", name)
+    say(f"endpoint {name}: creating on {count} x {instance_type}")
+    status = "Creating"
+    if wait:
+        final = wait_until(aws, "describe_endpoint", {"EndpointName": name}, "EndpointStatus",
+                           ok="InService", failed=("Failed", "OutOfService"), timeout=timeout, say=say)
+        status = final["EndpointStatus"]
+    return DeployResult(endpoint=name, model=name, endpoint_config=name, instance_type=instance_type, status=status,
+                        seconds=round(time.monotonic() - started, 1), region=aws.region)
+
+
+def invoke(aws, *, endpoint: str, body: bytes, content_type: str, accept: str | None) -> dict:
+    params = {"EndpointName": endpoint, "Body": body, "ContentType": content_type}
+    if accept:
+        params["Accept"] = accept
+    if len(body) > rules.REALTIME_PAYLOAD_BYTES.value:
+        raise ConfigurationError(f"the body is {len(body):,} bytes; {rules.REALTIME_PAYLOAD_BYTES.text}",
+                                 hint="split the input, or use `mpkit transform` for large inputs")
+    started = time.monotonic()
+    reply = aws.call("sagemaker-runtime", "invoke_endpoint", **params)
+    return {"content_type": reply.get("ContentType"), "body": reply["Body"].read(),
+            "milliseconds": round(1000 * (time.monotonic() - started), 1)}
+
+
+@dataclass
+class TransformResult:
+    job: str
+    model: str
+    status: str
+    output: str
+    outputs: list = field(default_factory=list)
+    failure: str | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def transform(aws, record: BuyerRecord, *, arn: str, input_uri: str, output_uri: str, role: str | None,
+              instance_type: str | None = None, content_type: str | None = None, accept: str | None = None,
+              split_type: str = "Line", assemble_with: str = "Line", name: str | None = None, wait: bool = True,
+              timeout: float = 6 * 3600, say=print) -> TransformResult:
+    started = time.monotonic()
+    for flag, uri in (("--input", input_uri), ("--output", output_uri)):
+        if not uri.startswith("s3://"):
+            raise ConfigurationError(f"{flag} {uri!r} is not an s3:// URI")
+    role = execution_role(role)
+    name = name or resource_name(arn)
+    described = create_model(aws, record, arn=arn, role=role, name=name, say=say)
+    spec = described.get("InferenceSpecification") or {}
+    instance_type = instance_type or (spec.get("SupportedTransformInstanceTypes") or [None])[0]
+    content_type = content_type or (spec.get("Containers") or [{}])[0].get("ModelInput", {}).get("ContentType") \
+        or (spec.get("SupportedContentTypes") or [None])[0]
+    if not instance_type or not content_type:
+        raise ConfigurationError("the package names no transform instance type or content type",
+                                 hint="pass --instance-type and --content-type")
+    output_spec = {"S3OutputPath": output_uri, "AssembleWith": assemble_with}
+    if accept:
+        output_spec["Accept"] = accept
+    aws.call("sagemaker", "create_transform_job", TransformJobName=name, ModelName=name,
+             TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+                             "ContentType": content_type, "SplitType": split_type},
+             TransformOutput=output_spec, TransformResources={"InstanceType": instance_type, "InstanceCount": 1})
+    record.add(aws, "transform-job", name)
+    say(f"transform job {name}: {input_uri} -> {output_uri} on {instance_type}")
+    result = TransformResult(job=name, model=name, status="InProgress", output=output_uri)
+    if wait:
+        final = wait_until(aws, "describe_transform_job", {"TransformJobName": name}, "TransformJobStatus",
+                           ok="Completed", failed=("Failed", "Stopped"), timeout=timeout, say=say)
+        result.status, result.failure = final["TransformJobStatus"], final.get("FailureReason")
+        if result.status == "Completed":
+            result.outputs = list_outputs(aws, output_uri)
+    result.seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def list_outputs(aws, uri: str) -> list[str]:
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    listed = aws.call("s3", "list_objects_v2", Bucket=bucket, Prefix=prefix)
+    return [f"s3://{bucket}/{o['Key']}" for o in listed.get("Contents", []) if o["Key"].endswith(".out")]
+
+
+DELETE = {"endpoint": ("delete_endpoint", "EndpointName"), "endpoint-config": ("delete_endpoint_config", "EndpointConfigName"),
+          "model": ("delete_model", "ModelName")}
+GONE = ("ValidationException", "ResourceNotFound")  # SageMaker's answers for a name that no longer exists
+
+
+def teardown(aws, record: BuyerRecord, say=print) -> list[dict]:
+    """Delete what deploy and transform recorded in this Region (and emulator), nothing else.
+    Running transform jobs are stopped; finished ones need nothing (a job is not billed after it ends)."""
+    done = []
+    for kind in TEARDOWN_ORDER:
+        for item in [i for i in record.here(aws) if i["kind"] == kind]:
+            if kind == "transform-job":
+                state = _transform_state(aws, item["name"])
+                if state == "InProgress":
+                    aws.call("sagemaker", "stop_transform_job", TransformJobName=item["name"])
+                    outcome = "stopped"
+                else:
+                    outcome = f"nothing to do ({state})"
+            else:
+                operation, key = DELETE[kind]
+                try:
+                    aws.call("sagemaker", operation, **{key: item["name"]})
+                    outcome = "deleted"
+                except AwsError as exc:
+                    if exc.code not in GONE:
+                        raise
+                    outcome = "already gone"
+            record.remove(item)
+            done.append({"kind": kind, "name": item["name"], "outcome": outcome})
+            say(f"{kind} {item['name']}: {outcome}")
+    return done
+
+
+def _transform_state(aws, name: str) -> str:
+    try:
+        return aws.call("sagemaker", "describe_transform_job", TransformJobName=name)["TransformJobStatus"]
+    except AwsError as exc:
+        if exc.code in GONE:
+            return "gone"
+        raise
+
+
+def wait_until(aws, operation: str, params: dict, key: str, *, ok: str, failed: tuple, timeout: float, say=print,
+               poll: float = 5.0) -> dict:
+    """Poll a Describe call until `ok` or a failed state, saying each change with the elapsed time."""
+    started, last = time.monotonic(), None
+    while True:
+        described = aws.call("sagemaker", operation, **params)
+        status = described.get(key)
+        elapsed = time.monotonic() - started
+        if status != last:
+            say(f"  [{elapsed / 60:5.1f} min] {status}")
+            last = status
+        if status == ok:
+            return described
+        if status in failed:
+            reason = described.get("FailureReason") or "no reason given"
+            raise AwsError(f"{operation.replace('describe_', '')} {next(iter(params.values()))} ended {status}: {reason}",
+                           hint="read its CloudWatch logs (/aws/sagemaker/Endpoints/NAME or "
+                                "/aws/sagemaker/TransformJobs); `mpkit teardown` removes what was created",
+                           code=status)
+        if elapsed > timeout:
+            raise AwsError(f"still {status} after {timeout / 60:.0f} minutes", code="WaitTimeout",
+                           hint="it keeps going in AWS; `mpkit teardown` removes it")
+        time.sleep(poll)
+        poll = min(poll * 1.5, 30)

@@ -1,0 +1,175 @@
+"""The listing's documents, change set and lint, without Docker: the samples here are the example's
+inputs with answers written by the test (the Docker tier checks the image's real answers)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+
+from listing import changeset, lint
+from listing.samples import SampleFile
+from listing.sources import Sources, gather
+from listing.writer import write_documents
+from package.errors import ConfigurationError
+
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/diabetes-progression-1-0-0"
+REPORT = {"subject": {"name": "diabetes-progression", "version": "1.0.0"},
+          "machine": {"cpus": 2, "processor": "x86_64", "system": "Linux"},
+          "performance": [{"rows": 1, "bytes": 52, "concurrency": 1, "requests": 40, "failures": 0,
+                           "requests_per_s": 400.0, "p50_ms": 1.5, "p99_ms": 4.0}]}
+
+
+def _sources(manifest, tmp_path, **listing) -> Sources:
+    data = {**manifest.data["listing"], **listing}
+    return Sources(manifest=manifest, listing=data, report=REPORT, report_path=tmp_path / "validation.json",
+                   metrics={"name": "rmse", "value": 57.5, "holdout_rows": 89}, arn=ARN, region="us-east-1",
+                   arns={"us-east-1": ARN})
+
+
+def _samples(manifest, folder) -> list[SampleFile]:
+    """The manifest's sample inputs, and for each an answer of the declared type."""
+    answers = {"text/csv": "150.0\n", "application/json": '{"predictions": [150.0]}',
+               "application/jsonlines": '{"progression": 150.0}\n'}
+    out = []
+    (folder / "samples" / "realtime").mkdir(parents=True)
+    (folder / "samples" / "batch").mkdir(parents=True)
+    for s in manifest.samples:
+        shutil.copyfile(s.file, folder / "samples" / "realtime" / s.file.name)
+        name = f"samples/realtime/output-{s.file.suffix[1:]}.{s.file.suffix[1:]}"
+        (folder / name).write_text(answers[s.accept])
+        out.append(SampleFile("realtime", f"samples/realtime/{s.file.name}", name, s.content_type, s.accept))
+    batch = manifest.resolve(manifest.data["validation"]["input"])
+    shutil.copyfile(batch, folder / "samples" / "batch" / batch.name)
+    (folder / "samples" / "batch" / f"{batch.name}.out").write_text("150.0\n" * len(batch.read_text().splitlines()))
+    out.append(SampleFile("batch", f"samples/batch/{batch.name}", f"samples/batch/{batch.name}.out", "text/csv", "text/csv"))
+    return out
+
+
+@pytest.fixture
+def written(manifest, tmp_path):
+    folder = tmp_path / "listing"
+    result = write_documents(_sources(manifest, tmp_path), _samples(manifest, folder), folder)
+    return folder, result
+
+
+def _failed(folder) -> set[str]:
+    return {c.id for c in lint.lint(folder) if c.status == "fail"}
+
+
+def test_a_complete_listing_passes_its_lint(written):
+    folder, result = written
+    assert result.ok, [(c.id, c.details) for c in result.checks if c.status != "pass"]
+    index = json.loads((folder / "listing.json").read_text())
+    assert index["metric"] == {"name": "rmse", "value": 57.5, "holdout_rows": 89}
+    usage = (folder / "USAGE.md").read_text()
+    assert len(usage) <= 10000 and "`age`" in usage and "text/csv" in usage and "413" in usage
+    description = (folder / "DESCRIPTION.md").read_text()
+    assert "rmse = **57.5** on 89 held-out records" in description
+    assert "| 1 | 52 B | 1 | 1.5 ms | 4.0 ms | 400 | 400 |" in description and "2 CPUs (x86_64" in description
+
+
+def test_the_notebook_is_valid_nbformat_and_boto3_only(written):
+    folder, _ = written
+    book = nbformat.read(str(folder / "buyer-notebook.ipynb"), as_version=4)
+    nbformat.validate(book)
+    code = "\n".join(c.source for c in book.cells if c.cell_type == "code")
+    assert "EnableNetworkIsolation=True" in code and ARN in code
+    assert "import sagemaker" not in code and "ModelPackage(" not in code
+    compile(code, "notebook", "exec")
+    compile((folder / "examples" / "boto3_example.py").read_text(), "boto3_example.py", "exec")
+    cli = folder / "examples" / "aws-cli.sh"
+    assert f"MODEL_PACKAGE_ARN={ARN}" in cli.read_text() and "--enable-network-isolation" in cli.read_text()
+    subprocess.run(["sh", "-n", str(cli)], check=True)  # the shell can parse it
+
+
+def test_the_change_set_is_accepted_by_botocore_and_within_the_catalog_limits(written):
+    _, result = written
+    request = result.changeset_request
+    details = request["ChangeSet"][0]["DetailsDocument"]
+    option = details["DeliveryOptions"][0]["Details"]["SageMakerModelPackageDeliveryOptionDetails"]
+    assert request["ChangeSet"][0]["ChangeType"] == "AddDeliveryOptions"
+    assert request["ChangeSet"][0]["Entity"]["Type"] == "MachineLearningProduct@1.0"
+    assert option["SageMakerModelPackageArn"] == ARN
+    assert option["SampleNotebookUrl"].endswith("/blob/main/buyer-notebook.ipynb")
+    assert {p["Name"] for p in option["InputProperties"]["Parameters"]} >= {"age", "sex", "bmi"}
+    assert changeset.problems(details) == []
+    assert changeset.botocore_problems({**request, "Intent": "VALIDATE"}) == []
+    # The validator is really consulted: a missing required member and an empty change set are refused.
+    assert changeset.botocore_problems({k: v for k, v in request.items() if k != "Catalog"}) != []
+    assert changeset.botocore_problems({**request, "ChangeSet": []}) != []
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    ("UsageInstructions", "x" * 10001, "10001 characters"),
+    ("AccessRoleArn", "mpkit-marketplace-access", "does not match"),
+    ("RepositoryUrl", "http://github.com/x/y", "does not match"),
+    ("InputProperties.Limitations", "y" * 1001, "1001 characters"),
+    ("RecommendedInstanceTypes", None, "required"),
+])
+def test_a_change_set_field_outside_the_catalog_limits_is_named(written, path, value, expected):
+    _, result = written
+    details = json.loads(json.dumps(result.changeset_request["ChangeSet"][0]["DetailsDocument"]))
+    node = details["DeliveryOptions"][0]["Details"]["SageMakerModelPackageDeliveryOptionDetails"]
+    *parents, last = path.split(".")
+    for part in parents:
+        node = node[part]
+    if value is None:
+        del node[last]
+    else:
+        node[last] = value
+    found = changeset.problems(details)
+    assert any(path.split(".")[-1] in p and expected in p for p in found), found
+
+
+def test_lint_fails_on_placeholder_text(written):
+    folder, _ = written
+    text = (folder / "DESCRIPTION.md").read_text()
+    (folder / "DESCRIPTION.md").write_text(text + "\nLatency: For Seller to update\n")
+    assert _failed(folder) == {"listing-no-placeholders"}
+
+
+def test_lint_fails_on_a_missing_batch_sample(written):
+    folder, _ = written
+    (folder / "samples" / "batch" / "input.csv.out").unlink()
+    assert "listing-required-items" in _failed(folder)
+
+
+def test_lint_fails_on_usage_text_over_ten_thousand_characters(written):
+    folder, _ = written
+    (folder / "USAGE.md").write_text("a" * 10001)
+    assert _failed(folder) == {"listing-usage-length"}
+
+
+def test_lint_fails_on_a_sample_that_does_not_parse_as_its_type(written):
+    folder, _ = written
+    (folder / "samples" / "realtime" / "output-json.json").write_text("{not json")
+    assert _failed(folder) == {"listing-samples-parse"}
+
+
+def test_lint_fails_on_a_notebook_that_imports_the_sdk(written):
+    folder, _ = written
+    book = nbformat.read(str(folder / "buyer-notebook.ipynb"), as_version=4)
+    book.cells.append(nbformat.v4.new_code_cell("from sagemaker import ModelPackage"))
+    nbformat.write(book, str(folder / "buyer-notebook.ipynb"))
+    assert _failed(folder) == {"listing-notebook"}
+
+
+def test_gather_names_what_is_missing(manifest, tmp_path):
+    with pytest.raises(ConfigurationError, match="no publish record"):
+        gather(manifest, record_path=tmp_path / "none.json", report_path=tmp_path / "r.json")
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"steps": {"package": {"arn": ARN}}}))
+    with pytest.raises(ConfigurationError, match="no validation report"):
+        gather(manifest, record_path=record, report_path=tmp_path / "r.json")
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**REPORT, "subject": {"name": "another", "version": "1.0.0"}}))
+    with pytest.raises(ConfigurationError, match="not diabetes-progression 1.0.0"):
+        gather(manifest, record_path=record, report_path=other)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(REPORT))
+    sources = gather(manifest, record_path=record, report_path=good)
+    assert sources.arns == {"us-east-1": ARN} and sources.recommended == {"realtime": "ml.m5.large", "batch": "ml.m5.large"}
