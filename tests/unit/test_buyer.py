@@ -1,0 +1,167 @@
+"""Buyer commands against the AWS emulator (moto's server over HTTP, the real boto3), through the
+fault proxy that records each call's body and can answer as AWS does where moto cannot."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import boto3
+import pytest
+
+from listing import buyer
+from package.aws import Aws, Target
+from package.cli import main
+from package.errors import ConfigurationError, NotSubscribed
+from package.local_target import CREDENTIALS, free_port
+from tests.fault_proxy import FaultProxy
+
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/buyer-sagemaker"
+PACKAGE = "seller-product-1-0-0"
+ARN = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{PACKAGE}"
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(moto_url):
+    p = FaultProxy(moto_url)
+    yield p
+    p.close()
+
+
+def client(moto_url, service):
+    return boto3.client(service, region_name=REGION, endpoint_url=moto_url, aws_access_key_id="t", aws_secret_access_key="t")
+
+
+@pytest.fixture(autouse=True)
+def fresh(moto_url, proxy):
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
+    proxy.clear()
+    # The package as a buyer finds it: published and validated by its seller.
+    client(moto_url, "sagemaker").create_model_package(
+        ModelPackageName=PACKAGE, CertifyForMarketplace=True,
+        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p@sha256:" + "a" * 64}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
+                                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
+                                "SupportedTransformInstanceTypes": ["ml.m5.large"]})
+
+
+@pytest.fixture
+def aws(proxy):
+    return Aws(Target(region=REGION, endpoint_url=proxy.url, credentials=CREDENTIALS))
+
+
+@pytest.fixture
+def record(tmp_path):
+    return buyer.BuyerRecord(tmp_path / "resources.json")
+
+
+def _names(moto_url) -> dict:
+    sm = client(moto_url, "sagemaker")
+    return {"models": {m["ModelName"] for m in sm.list_models()["Models"]},
+            "configs": {c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]},
+            "endpoints": {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}}
+
+
+def _someone_elses(moto_url):
+    """Resources the buyer made by other means: teardown must leave them alone."""
+    sm = client(moto_url, "sagemaker")
+    sm.create_model(ModelName="theirs", ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": ARN})
+    sm.create_endpoint_config(EndpointConfigName="theirs", ProductionVariants=[{
+        "VariantName": "v", "ModelName": "theirs", "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}])
+    sm.create_endpoint(EndpointName="theirs", EndpointConfigName="theirs")
+
+
+def test_deploy_creates_its_three_resources_with_isolation_and_teardown_removes_only_them(aws, record, proxy, moto_url):
+    _someone_elses(moto_url)
+    result = buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role=ROLE, name="mine", say=lambda _: None)
+    assert result.status == "InService"
+    sent = json.loads(proxy.bodies["CreateModel"][-1])
+    assert sent["EnableNetworkIsolation"] is True and "Environment" not in sent["PrimaryContainer"]
+    assert sent["PrimaryContainer"] == {"ModelPackageName": ARN}
+    assert _names(moto_url) == {"models": {"theirs", "mine"}, "configs": {"theirs", "mine"}, "endpoints": {"theirs", "mine"}}
+    assert [(i["kind"], i["name"]) for i in record.items] == [("model", "mine"), ("endpoint-config", "mine"), ("endpoint", "mine")]
+
+    removed = buyer.teardown(aws, buyer.BuyerRecord(record.path), say=lambda _: None)
+    assert [(r["kind"], r["outcome"]) for r in removed] == [("endpoint", "deleted"), ("endpoint-config", "deleted"),
+                                                           ("model", "deleted")]
+    assert _names(moto_url) == {"models": {"theirs"}, "configs": {"theirs"}, "endpoints": {"theirs"}}
+    assert json.loads(record.path.read_text()) == {"resources": []}
+    assert buyer.teardown(aws, buyer.BuyerRecord(record.path), say=lambda _: None) == []
+
+
+def test_invoke_returns_the_endpoints_answer(aws, record, moto_url):
+    buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role=ROLE, name="mine", say=lambda _: None)
+    results = {"results": [{"Body": "137.5\n", "ContentType": "text/csv", "InvokedProductionVariant": "AllTraffic"}]}
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/static/sagemaker/endpoint-results",
+                                                  data=json.dumps(results).encode(), method="POST")).read()
+    reply = buyer.invoke(aws, endpoint="mine", body=b"47,male,22.5,82,131,66.8,41,3,4.75,89\n", content_type="text/csv",
+                         accept="text/csv")
+    assert reply["body"] == b"137.5\n" and reply["content_type"] == "text/csv"
+
+
+def test_transform_creates_its_model_and_job_and_teardown_leaves_a_finished_job(aws, record, proxy, moto_url):
+    client(moto_url, "s3").create_bucket(Bucket="buyer-data")
+    result = buyer.transform(aws, record, arn=ARN, input_uri="s3://buyer-data/in/", output_uri="s3://buyer-data/out/",
+                             role=ROLE, name="batch", say=lambda _: None)
+    assert result.status == "Completed"
+    sent = json.loads(proxy.bodies["CreateTransformJob"][-1])
+    assert sent["ModelName"] == "batch" and sent["TransformInput"]["ContentType"] == "text/csv"
+    assert sent["TransformResources"]["InstanceType"] == "ml.m5.large"
+    assert json.loads(proxy.bodies["CreateModel"][-1])["EnableNetworkIsolation"] is True
+    removed = buyer.teardown(aws, record, say=lambda _: None)
+    assert [(r["kind"], r["outcome"]) for r in removed] == [("model", "deleted"),
+                                                           ("transform-job", "nothing to do (Completed)")]
+
+
+def test_an_arn_for_another_region_is_refused_before_any_call(proxy, record):
+    other = Aws(Target(region="eu-west-1", endpoint_url=proxy.url, credentials=CREDENTIALS))
+    with pytest.raises(NotSubscribed, match="this session is in eu-west-1") as caught:
+        buyer.deploy(other, record, arn=ARN, instance_type="ml.m5.large", role=ROLE, say=lambda _: None)
+    assert "--region us-east-1" in caught.value.hint
+    assert proxy.calls["CreateModel"] == 0 and record.items == []
+
+
+def test_a_package_this_account_cannot_see_is_explained(aws, record, proxy):
+    missing = ARN.replace(PACKAGE, "nobody-sells-this")
+    with pytest.raises(NotSubscribed, match="not subscribed to the product, or the ARN is mistyped") as caught:
+        buyer.deploy(aws, record, arn=missing, instance_type="ml.m5.large", role=ROLE, say=lambda _: None)
+    assert "Continue to Subscribe" in caught.value.hint
+    assert proxy.calls["CreateModel"] == 0
+
+
+def test_awss_not_subscribed_error_becomes_a_sentence_with_the_next_step(aws, record, proxy, moto_url):
+    proxy.inject("CreateModel", "error:ValidationException:Caller is not subscribed to the marketplace offering.")
+    with pytest.raises(NotSubscribed) as caught:
+        buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role=ROLE, say=lambda _: None)
+    assert "123456789012" in str(caught.value) and "Caller is not subscribed" in str(caught.value)
+    assert "Continue to Subscribe" in caught.value.hint
+    assert record.items == [] and _names(moto_url)["endpoints"] == set()
+
+
+def test_the_cli_exits_10_with_the_sentence(proxy, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "t")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "t")
+    proxy.inject("CreateModel", "error:ValidationException:Caller is not subscribed to the marketplace offering.")
+    code = main(["deploy", "--model-package", ARN, "--instance-type", "ml.m5.large", "--role", ROLE,
+                 "--region", REGION, "--endpoint-url", proxy.url, "--record", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    assert code == 10 and "not subscribed" in err and "Continue to Subscribe" in err
+
+
+def test_a_role_name_instead_of_an_arn_is_refused(aws, record):
+    with pytest.raises(ConfigurationError, match="not an IAM role ARN"):
+        buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role="buyer-sagemaker", say=lambda _: None)
+    with pytest.raises(ConfigurationError, match="no execution role"):
+        buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role=None, say=lambda _: None)
