@@ -44,3 +44,14 @@ def server(engine, baked):
     with engine.serve(baked.image) as container:
         container.ready_seconds = container.wait_ready(60)
         yield container
+
+
+@pytest.fixture(scope="session")
+def example_validation(engine, baked, manifest, tmp_path_factory):
+    """`mpkit validate` on the example product, once: its report, and the folder it was written to."""
+    from validation.runner import validate
+
+    folder = tmp_path_factory.mktemp("example-validation")
+    report = validate(manifest, engine, image=baked.image, output=folder, build_if_missing=False, say=lambda _: None)
+    report.paths = report.write(folder)
+    return report, folder

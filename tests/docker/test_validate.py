@@ -121,12 +121,10 @@ def test_a_tarball_that_escapes_its_folder_fails_without_running_the_container(e
     assert not (tmp_path / "outside.txt").exists()
 
 
-def test_the_example_product_passes_every_check_and_batch_matches_real_time(engine, baked, baked_manifest, tmp_path):
-    manifest = baked_manifest
-    report = _validate(engine, manifest, baked.image, tmp_path)
+def test_the_example_product_passes_every_check_and_batch_matches_real_time(engine, baked, manifest, example_validation):
+    report, _ = example_validation
     assert report.failed == [], report.table()
-    paths = report.write(tmp_path / "reports")
-    assert all(p.is_file() for p in paths.values())
+    assert all(p.is_file() for p in report.paths.values())
     assert report.performance and report.batch["ok"]
 
     # The replay's records equal the image's real-time answers for the same rows.
