@@ -97,8 +97,16 @@ def cmd_validate(args) -> int:
         raise ConfigurationError(f"{archive}: no such model archive")
     say = _say(args)
     report_dir = Path(args.report_dir)
+    listing = Path(args.listing) if args.listing else None
+    if listing is None:
+        from .build import build_dir
+
+        written = build_dir(manifest) / "listing"  # `mpkit listing`'s default folder, linted once it exists
+        listing = written if written.is_dir() else None
+    elif not listing.is_dir():
+        raise ConfigurationError(f"--listing {listing}: no such folder", hint="write it with `mpkit listing --output DIR`")
     report = validate(manifest, Engine(), image=args.image, model_archive=archive, output=report_dir,
-                      startup_timeout=args.startup_timeout, say=say)
+                      startup_timeout=args.startup_timeout, listing=listing, say=say)
     paths = report.write(report_dir)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
@@ -396,6 +404,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--model-archive", help="check this model.tar.gz instead of the one `mpkit build` packed")
     v.add_argument("--report-dir", default="reports", help="where validation.json, validation.junit.xml and "
                    "validation.txt go, with the batch output (default: reports)")
+    v.add_argument("--listing", help="also lint this listing folder (default: build/NAME/listing when it exists)")
     v.add_argument("--startup-timeout", type=float, default=480,
                    help="seconds to wait for the first 200 on /ping (SageMaker allows 480)")
 

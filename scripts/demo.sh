@@ -3,7 +3,9 @@
 # (an AWS emulator and a registry on loopback): build the image, validate it against every
 # Marketplace and SageMaker rule (reports in reports/), push it by digest, upload the validation
 # input, create the certified model package, and print its ARN and status. A second run finds
-# the package published with the same inputs and says "nothing to do".
+# the package published with the same inputs and says "nothing to do". Then it writes the
+# Marketplace listing folder (samples answered by the image, examples, buyer notebook, change
+# set), lints it, and prints where it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,3 +19,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 printf '\n== publishing to the local target (build, validate, push, upload, create, wait)\n'
 .venv/bin/mpkit publish --local --report-dir reports
+printf '\n== writing the listing folder and linting it\n'
+.venv/bin/mpkit listing --local

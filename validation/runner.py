@@ -19,7 +19,8 @@ from .transform import job_definition, run_transform
 
 
 def validate(manifest: Manifest, engine, *, image: str | None = None, model_archive: Path | None = None,
-             output: Path, build_if_missing: bool = True, startup_timeout: float | None = None, say=print) -> Report:
+             output: Path, build_if_missing: bool = True, startup_timeout: float | None = None,
+             listing: Path | None = None, say=print) -> Report:
     from package.build import build, build_dir
 
     image = image or manifest.image
@@ -27,6 +28,11 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
                              "image": image})
     say("static checks: manifest")
     report.add(*static_checks.manifest_checks(manifest))
+    if listing is not None:
+        from listing.lint import lint
+
+        say(f"static checks: the listing folder {listing}")
+        report.add(*lint(listing))
 
     context = None
     if not engine.image_exists(image):

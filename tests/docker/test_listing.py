@@ -157,3 +157,18 @@ def test_mpkit_transform_shows_where_the_out_files_are(listing_folder, emulator,
     assert body == (listing_folder / batch["output"]).read_bytes()
     buyer.teardown(aws, record, say=lambda _: None)
     assert record.items == []
+
+
+def test_validate_lints_a_listing_folder(listing_folder, manifest, engine, tmp_path):
+    import shutil
+
+    from validation.runner import validate
+
+    broken = tmp_path / "listing"
+    shutil.copytree(listing_folder, broken)
+    (broken / "USAGE.md").write_text((broken / "USAGE.md").read_text() + "\nTODO: describe the output\n")
+    report = validate(manifest, engine, image="mpkit/not-built:0", output=tmp_path / "reports", build_if_missing=False,
+                      listing=broken, say=lambda _: None)
+    failed = {c.id for c in report.failed}
+    assert "listing-no-placeholders" in failed and "image" in failed
+    assert {c.id for c in report.checks} >= {"listing-required-items", "listing-changeset", "listing-notebook"}
