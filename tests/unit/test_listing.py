@@ -173,3 +173,56 @@ def test_gather_names_what_is_missing(manifest, tmp_path):
     good.write_text(json.dumps(REPORT))
     sources = gather(manifest, record_path=record, report_path=good)
     assert sources.arns == {"us-east-1": ARN} and sources.recommended == {"realtime": "ml.m5.large", "batch": "ml.m5.large"}
+
+
+@pytest.fixture
+def catalog():
+    from tests.catalog_emulator import CatalogEmulator
+
+    emulator = CatalogEmulator(products={"prod-abc123@1"})
+    yield emulator
+    emulator.close()
+
+
+def _catalog_aws(catalog):
+    from package.aws import Aws, Target
+    from package.local_target import CREDENTIALS
+
+    return Aws(Target(region="us-east-1", endpoint_url=catalog.url, credentials=CREDENTIALS))
+
+
+def test_submit_validates_first_and_applies_only_when_asked(manifest, tmp_path, catalog):
+    from listing.submit import submit
+
+    folder = tmp_path / "listing"
+    result = write_documents(_sources(manifest, tmp_path, product_id="prod-abc123@1"), _samples(manifest, folder), folder)
+    runs = submit(_catalog_aws(catalog), result.changeset_request, apply=False, poll=0.01, say=lambda _: None)
+    assert [r["intent"] for r in runs] == ["VALIDATE"] and runs[0]["status"] == "SUCCEEDED"
+    assert [c["Intent"] for c in catalog.change_sets.values()] == ["VALIDATE"]
+
+    runs = submit(_catalog_aws(catalog), result.changeset_request, apply=True, poll=0.01, say=lambda _: None)
+    assert [r["intent"] for r in runs] == ["VALIDATE", "APPLY"]
+    applied = [c for c in catalog.change_sets.values() if c["Intent"] == "APPLY"]
+    assert len(applied) == 1 and applied[0]["ChangeSet"][0]["ChangeType"] == "AddDeliveryOptions"
+    option = applied[0]["ChangeSet"][0]["DetailsDocument"]["DeliveryOptions"][0]["Details"]
+    assert option["SageMakerModelPackageDeliveryOptionDetails"]["SageMakerModelPackageArn"] == ARN
+
+
+def test_a_rejected_change_set_is_never_applied(manifest, tmp_path, catalog):
+    from listing.submit import submit
+    from package.errors import ListingRejected
+
+    folder = tmp_path / "listing"
+    result = write_documents(_sources(manifest, tmp_path, product_id="prod-unknown@1"), _samples(manifest, folder), folder)
+    with pytest.raises(ListingRejected, match="ENTITY_NOT_FOUND"):
+        submit(_catalog_aws(catalog), result.changeset_request, apply=True, poll=0.01, say=lambda _: None)
+    assert [c["Intent"] for c in catalog.change_sets.values()] == ["VALIDATE"]
+
+
+def test_submit_without_a_product_id_says_where_to_get_one(written, catalog):
+    from listing.submit import submit
+
+    _, result = written
+    with pytest.raises(ConfigurationError, match="listing.product_id is not set"):
+        submit(_catalog_aws(catalog), result.changeset_request, apply=False, say=lambda _: None)
+    assert catalog.change_sets == {}
