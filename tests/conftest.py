@@ -48,3 +48,36 @@ def model_dir(manifest, tmp_path_factory) -> Path:
     from package.artifact import stage_model_dir
 
     return stage_model_dir(manifest, tmp_path_factory.mktemp("model") / "model")
+
+
+# ---- the AWS emulator: moto's server over HTTP, one per test module, behind the fault proxy
+EMULATOR_REGION = "us-east-1"
+
+
+def emulator_client(url: str, service: str, region: str = EMULATOR_REGION):
+    """A boto3 client straight to the emulator (no proxy, no faults), for the tests' own looks."""
+    import boto3
+
+    return boto3.client(service, region_name=region, endpoint_url=url, aws_access_key_id="t", aws_secret_access_key="t")
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    from moto.server import ThreadedMotoServer
+
+    from package.local_target import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(moto_url):
+    from tests.fault_proxy import FaultProxy
+
+    p = FaultProxy(moto_url)
+    yield p
+    p.close()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import boto3
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -16,35 +15,15 @@ from listing import buyer
 from package.aws import Aws, Target
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.cli import main
-from package.local_target import CREDENTIALS, free_port
+from package.local_target import CREDENTIALS
 from tests.docker.batch_jobs import transform_runner
-from tests.fault_proxy import FaultProxy
+from tests.conftest import emulator_client as client
 
 pytestmark = pytest.mark.docker
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/buyer-sagemaker"
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(moto_url):
-    p = FaultProxy(moto_url)
-    yield p
-    p.close()
-
-
-def client(moto_url, service):
-    return boto3.client(service, region_name=REGION, endpoint_url=moto_url, aws_access_key_id="t", aws_secret_access_key="t")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import boto3
 import botocore.session
 import pytest
 import yaml
@@ -18,13 +17,13 @@ from botocore.validate import validate_parameters
 
 from package.aws import Aws, Target
 from package.errors import AwsError, PublishRefused
-from package.local_target import CREDENTIALS, LoopbackRegistry, free_port, seed_role
+from package.local_target import CREDENTIALS, LoopbackRegistry, seed_role
 from package.manifest import load_manifest
 from package.publish_record import PublishRecord
 from package.publisher import Publisher
 from package.s3_store import sha256_of
 from tests.conftest import ROOT
-from tests.fault_proxy import FaultProxy
+from tests.conftest import emulator_client as client
 
 pytestmark = pytest.mark.docker
 REGION = "us-east-1"
@@ -32,28 +31,10 @@ ROLE = "arn:aws:iam::123456789012:role/mpkit-validation"
 
 
 @pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     reg = LoopbackRegistry(tmp_path_factory.mktemp("registry") / "storage").start()
     yield reg
     reg.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(moto_url):
-    p = FaultProxy(moto_url)
-    yield p
-    p.close()
 
 
 @pytest.fixture(autouse=True)
@@ -70,11 +51,6 @@ def target(proxy, registry):
 @pytest.fixture
 def aws(target):
     return Aws(target)
-
-
-def client(moto_url, service, region=REGION):
-    """A client straight to the emulator (no proxy, no faults), for the tests' own looks."""
-    return boto3.client(service, region_name=region, endpoint_url=moto_url, aws_access_key_id="t", aws_secret_access_key="t")
 
 
 def variant(product: Path, folder: Path, artifacts: Path | None = None, **changes) -> Path:

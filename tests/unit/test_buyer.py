@@ -6,15 +6,14 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import boto3
 import pytest
 
 from listing import buyer
 from package.aws import Aws, Target
 from package.cli import main
 from package.errors import ConfigurationError, NotSubscribed
-from package.local_target import CREDENTIALS, free_port
-from tests.fault_proxy import FaultProxy
+from package.local_target import CREDENTIALS
+from tests.conftest import emulator_client as client
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/buyer-sagemaker"
@@ -22,26 +21,6 @@ PACKAGE = "seller-product-1-0-0"
 ARN = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{PACKAGE}"
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy(moto_url):
-    p = FaultProxy(moto_url)
-    yield p
-    p.close()
-
-
-def client(moto_url, service):
-    return boto3.client(service, region_name=REGION, endpoint_url=moto_url, aws_access_key_id="t", aws_secret_access_key="t")
 
 
 @pytest.fixture(autouse=True)
