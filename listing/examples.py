@@ -27,6 +27,7 @@ def cli_script(*, package_name: str, arn: str, region: str, recommended: dict, s
         f"# Use {package_name} from the AWS CLI: real-time endpoint, then batch transform, then clean up.",
         "# Needs: a subscription to the product, an IAM role SageMaker can assume, an S3 bucket in the Region.",
         "set -eu",
+        'cd "$(dirname "$0")/.."  # the listing folder, where samples/ is',
         f"export AWS_DEFAULT_REGION={region}",
         f"MODEL_PACKAGE_ARN={q(arn)}",
         'ROLE_ARN="${SAGEMAKER_ROLE_ARN:?set SAGEMAKER_ROLE_ARN to a role SageMaker can assume}"',

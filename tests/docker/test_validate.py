@@ -19,6 +19,8 @@ TINY = {  # the small server's MODE -> the check that must fail
     "wrong-port": "startup",
     "no-bind-port": "bind-to-port",
     "drop-last": "batch-record-count",
+    "slow-ping": "ping-time",
+    "slow-invocation": "invocation-time",
 }
 OURS = {  # our image, broken one way -> the checks that must fail
     "pip-at-start": (

@@ -2,16 +2,20 @@
 
 ok: a correct server. errors-200: answers 200 to bad requests. ping-body: /ping says "OK".
 wrong-port: listens on 8081. no-bind-port: ignores SAGEMAKER_BIND_TO_PORT. drop-last: a
-multi-record request loses its last record.
+multi-record request loses its last record. slow-ping: /ping takes 2.5 s once the server has
+answered five (so it starts, then misses SageMaker's 2 s). slow-invocation: a
+request over 1 MB takes 61 s.
 """
 
 import json
 import os
 import signal
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODE = os.environ.get("MODE", "ok")
+PINGS = []
 TYPES = ("text/csv", "application/json", "application/jsonlines")
 
 
@@ -40,11 +44,16 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/ping":
+            PINGS.append(1)
+            if MODE == "slow-ping" and len(PINGS) > 5:
+                time.sleep(2.5)
             return self.answer(200, b"OK" if MODE == "ping-body" else b"", "text/plain")
         self.answer(404, b'{"error": "no route"}')
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if MODE == "slow-invocation" and len(body) > 1_000_000:
+            time.sleep(61)
         bad = 200 if MODE == "errors-200" else None
         content_type = (self.headers.get("Content-Type") or "").split(";")[0]
         accept = self.headers.get("Accept") or "application/json"
