@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from package.errors import AwsError, ConfigurationError
+from package.polling import poll_until
 from package.publish_record import write_json_atomically
 from validation import rules
 
@@ -239,24 +240,16 @@ def _transform_state(aws, name: str) -> str:
 def wait_until(aws, operation: str, params: dict, key: str, *, ok: str, failed: tuple, timeout: float, say=print,
                poll: float = 5.0) -> dict:
     """Poll a Describe call until `ok` or a failed state, saying each change with the elapsed time."""
-    started, last = time.monotonic(), None
-    while True:
-        described = aws.call("sagemaker", operation, **params)
-        status = described.get(key)
-        elapsed = time.monotonic() - started
-        if status != last:
-            say(f"  [{elapsed / 60:5.1f} min] {status}")
-            last = status
-        if status == ok:
-            return described
-        if status in failed:
-            reason = described.get("FailureReason") or "no reason given"
-            raise AwsError(f"{operation.replace('describe_', '')} {next(iter(params.values()))} ended {status}: {reason}",
-                           hint="read its CloudWatch logs (/aws/sagemaker/Endpoints/NAME or "
-                                "/aws/sagemaker/TransformJobs); `mpkit teardown` removes what was created",
-                           code=status)
-        if elapsed > timeout:
-            raise AwsError(f"still {status} after {timeout / 60:.0f} minutes", code="WaitTimeout",
-                           hint="it keeps going in AWS; `mpkit teardown` removes it")
-        time.sleep(poll)
-        poll = min(poll * 1.5, 30)
+    described = poll_until(lambda: aws.call("sagemaker", operation, **params), state=lambda d: d.get(key),
+                           done=lambda d: d.get(key) in (ok, *failed), timeout=timeout, say=say, poll=poll, most=30,
+                           on_timeout=lambda d: AwsError(f"still {d.get(key)} after {timeout / 60:.0f} minutes",
+                                                         code="WaitTimeout",
+                                                         hint="it keeps going in AWS; `mpkit teardown` removes it"))
+    status = described.get(key)
+    if status != ok:
+        reason = described.get("FailureReason") or "no reason given"
+        raise AwsError(f"{operation.replace('describe_', '')} {next(iter(params.values()))} ended {status}: {reason}",
+                       hint="read its CloudWatch logs (/aws/sagemaker/Endpoints/NAME or "
+                            "/aws/sagemaker/TransformJobs); `mpkit teardown` removes what was created",
+                       code=status)
+    return described

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 
 from package.errors import AwsError, ConfigurationError, ListingRejected
+from package.polling import poll_until
 
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
@@ -37,20 +37,12 @@ def submit(aws, request: dict, *, apply: bool, timeout: float = 3600, poll: floa
 
 
 def _wait(aws, change_set_id: str, *, timeout: float, poll: float, say) -> dict:
-    started, last = time.monotonic(), None
-    while True:
-        described = aws.call("marketplace-catalog", "describe_change_set", Catalog="AWSMarketplace",
-                             ChangeSetId=change_set_id)
-        if described["Status"] != last:
-            say(f"  [{(time.monotonic() - started) / 60:5.1f} min] {described['Status']}")
-            last = described["Status"]
-        if described["Status"] in TERMINAL:
-            return described
-        if time.monotonic() - started > timeout:
-            raise AwsError(f"change set {change_set_id} is still {described['Status']}", code="WaitTimeout",
-                           hint="see it in the AWS Marketplace Management Portal (Requests)")
-        time.sleep(poll)
-        poll = min(poll * 1.5, 60)
+    return poll_until(lambda: aws.call("marketplace-catalog", "describe_change_set", Catalog="AWSMarketplace",
+                                       ChangeSetId=change_set_id),
+                      state=lambda d: d["Status"], done=lambda d: d["Status"] in TERMINAL, timeout=timeout, say=say,
+                      poll=poll, on_timeout=lambda d: AwsError(f"change set {change_set_id} is still {d['Status']}",
+                                                               code="WaitTimeout", hint="see it in the AWS Marketplace "
+                                                               "Management Portal (Requests)"))
 
 
 def _errors(described: dict) -> list[str]:

@@ -16,6 +16,7 @@ from .ecr import Ecr
 from .errors import AwsError, MpkitError, PackageFailed, PublishRefused
 from .local_target import stand_in_scan
 from .manifest import Manifest
+from .polling import poll_until
 from .preflight import Where, preflight
 from .progress import Progress
 from .publish_record import PublishRecord
@@ -336,20 +337,12 @@ def describe(aws: Aws, name: str) -> dict | None:
 
 def wait_for(aws: Aws, name: str, *, timeout: float, say=print, poll: float = 5.0) -> dict:
     """Poll with backoff until Completed or Failed; validation can take hours."""
-    started = time.monotonic()
-    last = None
-    while True:
-        described = aws.call("sagemaker", "describe_model_package", ModelPackageName=name)
+    def state(described: dict) -> str:
         status = described.get("ModelPackageStatus")
-        line = " | ".join(mp.status_lines(described)[1:]) or status
-        elapsed = time.monotonic() - started
-        if (status, line) != last:
-            say(f"  [{elapsed / 60:5.1f} min] {status}: {line}")
-            last = (status, line)
-        if status in mp.TERMINAL:
-            return described
-        if elapsed > timeout:
-            raise AwsError(f"{name} is still {status} after {timeout / 60:.0f} minutes",
-                           hint=f"`mpkit status {name} --wait` carries on waiting", code="WaitTimeout")
-        time.sleep(poll)
-        poll = min(poll * 1.5, 60)
+        return f"{status}: {' | '.join(mp.status_lines(described)[1:]) or status}"
+
+    return poll_until(lambda: aws.call("sagemaker", "describe_model_package", ModelPackageName=name), state=state,
+                      done=lambda d: d.get("ModelPackageStatus") in mp.TERMINAL, timeout=timeout, say=say, poll=poll,
+                      on_timeout=lambda d: AwsError(f"{name} is still {d.get('ModelPackageStatus')} after "
+                                                    f"{timeout / 60:.0f} minutes", code="WaitTimeout",
+                                                    hint=f"`mpkit status {name} --wait` carries on waiting"))
