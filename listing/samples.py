@@ -72,12 +72,11 @@ def write_samples(manifest: Manifest, engine, image: str, folder: Path, say=prin
             container.stop()
 
         job = job_definition(manifest)
-        source = batch / manifest.resolve(manifest.data["validation"]["input"]).name
-        shutil.copyfile(manifest.resolve(manifest.data["validation"]["input"]), source)
-        staging = Path(tmp) / "batch-in"
-        staging.mkdir()
-        shutil.copyfile(source, staging / source.name)
-        result, _, _ = run_transform(engine, image, job, staging, batch, model_dir=model_dir, client_image=client, say=say)
+        original = manifest.resolve(manifest.data["validation"]["input"])
+        source = batch / original.name
+        shutil.copyfile(original, source)
+        # A single-file source: the replay writes <name>.out beside it.
+        result, _, _ = run_transform(engine, image, job, source, batch, model_dir=model_dir, client_image=client, say=say)
         if not result.ok or not result.files:
             errors = "; ".join(f.error for f in result.files if f.error) or "no output"
             raise ContainerError(f"the batch sample's transform failed: {errors}", hint="run `mpkit transform-local`")
