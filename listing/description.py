@@ -22,6 +22,15 @@ def machine_label(machine: dict) -> str:
     return f"{machine.get('cpus', '?')} CPUs ({machine.get('processor', '?')}, {machine.get('system', '?')})"
 
 
+def framework_label(model: dict) -> str:
+    """As the image loads it: a predictor saved by XGBoost (.json/.ubj/.bin/.model) or a joblib estimator."""
+    if model["framework"] != "pipeline":
+        return {"xgboost": "XGBoost", "sklearn": "scikit-learn", "custom": "custom handler"}[model["framework"]]
+    predictor = str(model["files"].get("predictor", ""))
+    xgboost = predictor.endswith((".json", ".ubj", ".bin", ".model"))
+    return f"scikit-learn featurizer + {'XGBoost' if xgboost else 'scikit-learn'} predictor"
+
+
 def render(sources) -> str:
     manifest, listing, metrics = sources.manifest, sources.listing, sources.metrics
     training = manifest.model.get("training") or {}
@@ -29,8 +38,7 @@ def render(sources) -> str:
     machine = report.get("machine") or {}
     recommended = sources.recommended
     vcpus = instance_vcpus(recommended["realtime"])
-    framework = {"pipeline": "scikit-learn featurizer + XGBoost" if "predictor" in manifest.model["files"] else "pipeline",
-                 "xgboost": "XGBoost", "sklearn": "scikit-learn", "custom": "custom"}[manifest.model["framework"]]
+    framework = framework_label(manifest.model)
     parts = [f"# {manifest.name} {manifest.version}", "", (manifest.data.get("description") or "").strip(), "",
              "## Use cases", "", *(f"- {u}" for u in listing["use_cases"]), "",
              "## Training data", "", (training.get("data") or "").strip() or "Not described by the seller.", "",

@@ -226,3 +226,13 @@ def test_submit_without_a_product_id_says_where_to_get_one(written, catalog):
     with pytest.raises(ConfigurationError, match="listing.product_id is not set"):
         submit(_catalog_aws(catalog), result.changeset_request, apply=False, say=lambda _: None)
     assert catalog.change_sets == {}
+
+
+def test_the_framework_is_named_as_the_image_loads_it():
+    from listing.description import framework_label
+
+    assert framework_label({"framework": "pipeline", "files": {"featurizer": "f.joblib", "predictor": "m.ubj"}}) \
+        == "scikit-learn featurizer + XGBoost predictor"
+    assert framework_label({"framework": "pipeline", "files": {"featurizer": "f.joblib", "predictor": "m.joblib"}}) \
+        == "scikit-learn featurizer + scikit-learn predictor"
+    assert framework_label({"framework": "xgboost", "files": {"model": "m.json"}}) == "XGBoost"
