@@ -278,14 +278,12 @@ def cmd_listing(args) -> int:
         print(f"\nlisting folder: {result.folder}")
         for name in result.files:
             print(f"  {name}")
-        failed = [c for c in result.checks if c.status != "pass"]
-        for c in failed:
-            print(f"{c.status.upper()} {c.id}: {c.rule} ({c.source})")
-            for detail in c.details[:10]:
-                print(f"  - {detail}")
-            if c.hint:
-                print(f"  fix: {c.hint}")
-        print(f"lint: {len(result.checks) - len(failed)} of {len(result.checks)} checks pass")
+        from validation.report import failure_lines
+
+        for line in failure_lines(result.checks):
+            print(line)
+        passed = sum(c.status == "pass" for c in result.checks)
+        print(f"lint: {passed} of {len(result.checks)} checks pass")
         for run in runs:
             print(f"change set {run['id']} ({run['intent']}): {run['status']}")
         if args.submit and not args.apply and runs:

@@ -65,13 +65,7 @@ class Report:
             rows.append((c.status.upper(), c.id, _short(c.measured), _short(c.limit), c.source))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-        for c in self.checks:
-            if c.status != PASS:
-                lines.append(f"\n{c.status.upper()} {c.id}: {c.rule} ({c.source})")
-                for detail in c.details[:10]:
-                    lines.append(f"  - {detail}")
-                if c.hint:
-                    lines.append(f"  fix: {c.hint}")
+        lines += failure_lines(self.checks)
         s = self.summary
         lines.append(f"\n{s['verdict'].upper()}: {s['pass']} passed, {s['warn']} warnings, {s['fail']} failed in {s['seconds']} s")
         return "\n".join(lines)
@@ -96,6 +90,18 @@ class Report:
         paths["junit"].write_text(self.junit())
         paths["table"].write_text(self.table() + "\n")
         return paths
+
+
+def failure_lines(checks: list[Check]) -> list[str]:
+    """Each check that did not pass: its rule and source, up to ten details, and the fix."""
+    lines = []
+    for c in checks:
+        if c.status != PASS:
+            lines.append(f"\n{c.status.upper()} {c.id}: {c.rule} ({c.source})")
+            lines += [f"  - {detail}" for detail in c.details[:10]]
+            if c.hint:
+                lines.append(f"  fix: {c.hint}")
+    return lines
 
 
 def machine() -> dict:
