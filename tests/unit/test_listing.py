@@ -103,32 +103,47 @@ def test_the_change_set_is_accepted_by_botocore_and_within_the_catalog_limits(wr
     assert changeset.botocore_problems({**request, "ChangeSet": []}) != []
 
 
+OPTION = "DeliveryOptions.0.Details.SageMakerModelPackageDeliveryOptionDetails"
+
+
 @pytest.mark.parametrize("path, value, expected", [
-    ("UsageInstructions", "x" * 10001, "10001 characters"),
-    ("AccessRoleArn", "mpkit-marketplace-access", "does not match"),
-    ("RepositoryUrl", "http://github.com/x/y", "does not match"),
-    ("InputProperties.Limitations", "y" * 1001, "1001 characters"),
-    ("RecommendedInstanceTypes", None, "required"),
+    (f"{OPTION}.UsageInstructions", "x" * 10001, "10001 characters"),
+    (f"{OPTION}.AccessRoleArn", "mpkit-marketplace-access", "does not match"),
+    (f"{OPTION}.RepositoryUrl", "http://github.com/x/y", "does not match"),
+    (f"{OPTION}.SampleNotebookUrl", "ftp://example.com/n.ipynb", "does not match"),
+    (f"{OPTION}.SageMakerModelPackageArn", "arn:aws:sagemaker:us-east-1:1234:model-package/x", "does not match"),
+    (f"{OPTION}.InputProperties.Limitations", "y" * 1001, "1001 characters"),
+    (f"{OPTION}.InputProperties.Parameters.0.Name", "n" * 101, "101 characters"),
+    (f"{OPTION}.InputProperties.Parameters", [{"Name": "f"}] * 36, "36 items"),
+    (f"{OPTION}.OutputProperties.SampleOutput.RealtimeInferenceText", "z" * 10001, "10001 characters"),
+    (f"{OPTION}.RecommendedInstanceTypes.RealtimeInference", "ml.m5 large", "does not match"),
+    (f"{OPTION}.RecommendedInstanceTypes", None, "required"),
+    ("Version.VersionTitle", "v" * 65, "65 characters"),
 ])
 def test_a_change_set_field_outside_the_catalog_limits_is_named(written, path, value, expected):
     _, result = written
     details = json.loads(json.dumps(result.changeset_request["ChangeSet"][0]["DetailsDocument"]))
-    node = details["DeliveryOptions"][0]["Details"]["SageMakerModelPackageDeliveryOptionDetails"]
+    node = details
     *parents, last = path.split(".")
     for part in parents:
-        node = node[part]
-    if value is None:
+        node = node[int(part)] if part.isdigit() else node[part]
+    if last.isdigit():
+        node[int(last)] = value
+    elif value is None:
         del node[last]
     else:
         node[last] = value
     found = changeset.problems(details)
-    assert any(path.split(".")[-1] in p and expected in p for p in found), found
+    name = [p for p in path.split(".") if not p.isdigit()][-1]
+    assert any(name in p and expected in p for p in found), found
 
 
-def test_lint_fails_on_placeholder_text(written):
+@pytest.mark.parametrize("marker", ["For Seller to update", "TODO", "TBD", "<your model name>", "{{MODEL_ARN}}",
+                                    "Lorem ipsum", "REPLACE_ME"])
+def test_lint_fails_on_placeholder_text(written, marker):
     folder, _ = written
     text = (folder / "DESCRIPTION.md").read_text()
-    (folder / "DESCRIPTION.md").write_text(text + "\nLatency: For Seller to update\n")
+    (folder / "DESCRIPTION.md").write_text(text + f"\nLatency: {marker}\n")
     assert _failed(folder) == {"listing-no-placeholders"}
 
 
