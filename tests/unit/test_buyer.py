@@ -144,3 +144,12 @@ def test_a_role_name_instead_of_an_arn_is_refused(aws, record):
         buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role="buyer-sagemaker", say=lambda _: None)
     with pytest.raises(ConfigurationError, match="no execution role"):
         buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role=None, say=lambda _: None)
+
+
+def test_a_body_over_the_realtime_limit_is_refused_before_the_call(aws, proxy):
+    from validation import rules
+
+    body = b"1\n" * (int(rules.REALTIME_PAYLOAD_BYTES.value) // 2 + 1)
+    with pytest.raises(ConfigurationError, match="6 MiB"):
+        buyer.invoke(aws, endpoint="any", body=body, content_type="text/csv", accept=None)
+    assert sum(proxy.calls.values()) == 0  # nothing reached the emulator
