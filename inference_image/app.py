@@ -1,7 +1,13 @@
 """The HTTP face of the container: /ping, /invocations and /execution-parameters (SM-HOST, SM-BATCH).
 
-Every error leaves as a 4xx or 5xx with a JSON body; Marketplace bills each 2xx (peers.md §0),
-so a 2xx for an error would charge the buyer for nothing.
+A plain ASGI callable, run by uvicorn workers under gunicorn (server.py). Every error leaves as
+a 4xx or 5xx with a JSON body; Marketplace bills each 2xx (peers.md §0), so a 2xx for an error
+would charge the buyer for nothing.
+
+The model runs inside the request, on the worker's event loop: one prediction per worker at a
+time (the work is CPU-bound, so more would only queue inside the process), while idle
+keep-alive connections cost nothing. That is also what lets the per-request deadline use
+SIGALRM, which only the main thread receives.
 """
 
 from __future__ import annotations
@@ -14,9 +20,6 @@ import os
 import signal
 import threading
 import time
-from http import HTTPStatus
-
-from flask import Flask, Response, request
 
 from . import codecs
 from .errors import InferenceTimeout, PayloadTooLarge, RequestError
@@ -24,21 +27,32 @@ from .settings import Settings
 
 REQUEST_LOGGER = "mpkit.request"
 log = logging.getLogger(REQUEST_LOGGER)
-# A body this much over the limit is not drained before the 413; the connection is closed instead.
+# Past this, a refused body is not read to its end: the connection is closed after the 413.
 DRAIN_LIMIT_BYTES = 128 * 1024 * 1024
-CHUNK = 1024 * 1024
+# Kept connections stay with the worker that accepted them, and when several arrive at once one
+# worker may take them all while another idles. So a worker closes a connection after an answer
+# that took this long (a new connection costs ~0.1 ms and lands on whichever worker is free) and
+# one connection in every KEEPALIVE_REQUESTS answers (as nginx's keepalive_requests): connections
+# drift to the worker that has time for them.
+REBALANCE_AFTER_S = 0.02
+KEEPALIVE_REQUESTS = 100
+ROUTES = {"/ping": ("GET", "HEAD"), "/invocations": ("POST",), "/execution-parameters": ("GET", "HEAD")}
 
 
-def _json(payload: dict, status: int) -> Response:
-    return Response(json.dumps(payload), status=status, mimetype="application/json")
+class _CallerGone(Exception):
+    """The caller disconnected before the whole body arrived: nobody is left to answer."""
+
+
+def _error(status: int, kind: str, message: str) -> bytes:
+    return json.dumps({"error": {"status": status, "type": kind, "message": message}}).encode()
 
 
 class _Deadline:
     """Raise InferenceTimeout inside the request after `seconds`, where signals allow it.
 
     The SIGALRM handler is installed once per process; each request only arms and disarms the
-    timer. Signals reach only the main thread (gunicorn's sync worker runs requests there); in
-    other threads the server's own worker timeout is the backstop.
+    timer. Signals reach only the main thread (where a uvicorn worker runs its loop, and so
+    the model); elsewhere the server's own worker timeout is the backstop.
     """
 
     def __init__(self, seconds: int):
@@ -63,39 +77,62 @@ class _Deadline:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _read_body(environ: dict, limit: int) -> bytes:
-    stream = environ["wsgi.input"]
-    length = environ.get("CONTENT_LENGTH")
+def _headers(scope) -> dict[str, str]:
+    # Repeated headers are rare here and only the first of each is used; names arrive lower-case.
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
+async def _read_body(receive, headers: dict, limit: int) -> bytes:
+    length = headers.get("content-length")
     length = int(length) if length and length.isdigit() else None
     if length is not None and length > limit:
-        # Decided from Content-Length alone; the body is drained (not kept) so that the
-        # caller, still sending, reads our answer rather than a reset connection.
-        if length <= DRAIN_LIMIT_BYTES:
-            left = length
-            while left > 0:
-                chunk = stream.read(min(CHUNK, left))
-                if not chunk:
-                    break
-                left -= len(chunk)
+        # Decided from Content-Length alone, nothing read. The server discards the rest of the
+        # body after our answer, so a caller still sending reads the 413, not a reset.
         raise PayloadTooLarge(
             f"the body is {length} bytes; this model takes at most {limit} bytes "
             f"({limit // (1024 * 1024)} MiB, SAGEMAKER_MAX_PAYLOAD_IN_MB)"
         )
-    body = stream.read(limit + 1) if length is None else stream.read(length)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"the body is over {limit} bytes, the most this model takes")
-    return body
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _CallerGone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes, the most this model takes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _status_line(status: int) -> str:
-    return f"{status} {HTTPStatus(status).phrase}"
+async def _send(send, status: int, body: bytes, media: str | None, close: bool = False, extra=()) -> None:
+    headers = [(b"content-length", str(len(body)).encode())]
+    if media:
+        headers.append((b"content-type", media.encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings | None = None, handler=None, on_timeout=None) -> Flask:
-    """The app: /ping and /invocations as plain WSGI (they carry all the traffic, and Flask's
-    per-request machinery cost more than parsing and predicting a small request), everything
-    else through Flask. `handler` defaults to loading the model now; `on_timeout` is called
-    after a request ran out of time, so that the server can replace the worker that ran it."""
+async def _lifespan(receive, send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
+    """The ASGI app. `handler` defaults to loading the model now; `on_timeout` is called after a
+    request ran out of time, so that the server can replace the worker that ran it."""
     settings = settings or Settings.load()
     if handler is None:
         from .handler import Handler
@@ -103,18 +140,23 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None) 
         handler = Handler(settings)
     deadline = _Deadline(settings.timeout_s)
     request_ids = itertools.count(1)
-    id_prefix = f"{os.getpid():x}-"
-    app = Flask("mpkit")
+    execution_parameters = json.dumps({
+        "MaxConcurrentTransforms": settings.max_concurrent_transforms,
+        "BatchStrategy": settings.batch_strategy,
+        "MaxPayloadInMB": settings.max_payload_mb,
+    }).encode()
 
-    def invocations(environ, start_response):
+    async def invocations(receive, send, headers: dict) -> None:
         started = time.perf_counter()
-        rid = environ.get("HTTP_X_AMZN_SAGEMAKER_INFERENCE_ID") or f"{id_prefix}{next(request_ids)}"
-        content_type = environ.get("CONTENT_TYPE", "")
-        rows, status, timed_out = None, 500, False
+        # The worker's pid, not the master's: the app is created before the workers fork.
+        number = next(request_ids)
+        rid = headers.get("x-amzn-sagemaker-inference-id") or f"{os.getpid():x}-{number}"
+        content_type = headers.get("content-type", "")
+        rows, status, timed_out, close = None, 500, False, False
         try:
             media = codecs.parse_content_type(content_type, settings.content_types)
-            accept = codecs.choose_accept(environ.get("HTTP_ACCEPT"), settings.accept_types, settings.default_accept)
-            body = _read_body(environ, settings.max_payload_bytes)
+            accept = codecs.choose_accept(headers.get("accept"), settings.accept_types, settings.default_accept)
+            body = await _read_body(receive, headers, settings.max_payload_bytes)
             with deadline():
                 out, out_media, rows = handler.invoke(body, media, accept)
             status = 200
@@ -122,52 +164,44 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None) 
             status = exc.status
             timed_out = isinstance(exc, InferenceTimeout)
             out, out_media = json.dumps(exc.to_dict()).encode(), "application/json"
+            length = headers.get("content-length", "")
+            close = status == 413 and (not length.isdigit() or int(length) > DRAIN_LIMIT_BYTES)
+        except _CallerGone:
+            status, out = 499, None  # nginx's code for it, in the log only
         except Exception:
             log.exception("request %s failed inside the server", rid)
-            out, out_media = json.dumps({"error": {
-                "status": 500, "type": "internal_error",
-                "message": f"the server failed on this request; see the container log for request {rid}"}}).encode(), "application/json"
+            out = _error(500, "internal_error", f"the server failed on this request; see the container log for request {rid}")
+            out_media = "application/json"
         finally:
+            elapsed = time.perf_counter() - started
+            close = close or elapsed >= REBALANCE_AFTER_S or number % KEEPALIVE_REQUESTS == 0
             log.info("request id=%s content_type=%s rows=%s status=%d latency_ms=%.2f",
-                     rid, content_type or "-", "-" if rows is None else rows, status,
-                     (time.perf_counter() - started) * 1000)
+                     rid, content_type or "-", "-" if rows is None else rows, status, elapsed * 1000)
             if timed_out and on_timeout:
                 on_timeout()
-        start_response(_status_line(status), [("Content-Type", out_media), ("Content-Length", str(len(out)))])
-        return [out]
+        if out is not None:
+            await _send(send, status, out, out_media, close=close)
 
-    @app.get("/execution-parameters")
-    def execution_parameters():
-        return _json({
-            "MaxConcurrentTransforms": settings.max_concurrent_transforms,
-            "BatchStrategy": settings.batch_strategy,
-            "MaxPayloadInMB": settings.max_payload_mb,
-        }, 200)
-
-    # Registered so that Flask's routing answers 405 (not 404) for a wrong method on them.
-    app.add_url_rule("/ping", "ping", lambda: Response(b"", status=200), methods=["GET"])
-    app.add_url_rule("/invocations", "invocations", lambda: None, methods=["POST"])
-
-    @app.errorhandler(404)
-    def not_found(_):
-        return _json({"error": {"status": 404, "type": "not_found",
-                                "message": f"no route {request.path}; use GET /ping or POST /invocations"}}, 404)
-
-    @app.errorhandler(405)
-    def not_allowed(_):
-        return _json({"error": {"status": 405, "type": "method_not_allowed",
-                                "message": f"{request.method} is not allowed on {request.path}"}}, 405)
-
-    flask_wsgi = app.wsgi_app
-
-    def wsgi(environ, start_response):
-        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+    async def app(scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if kind != "http":
+            return
+        path, method = scope["path"], scope["method"]
         if path == "/invocations" and method == "POST":
-            return invocations(environ, start_response)
-        if path == "/ping" and method in ("GET", "HEAD"):
-            start_response("200 OK", [("Content-Length", "0")])
-            return [b""]
-        return flask_wsgi(environ, start_response)
+            await invocations(receive, send, _headers(scope))
+        elif path == "/ping" and method in ("GET", "HEAD"):
+            await _send(send, 200, b"", None)
+        elif path == "/execution-parameters" and method in ("GET", "HEAD"):
+            await _send(send, 200, execution_parameters, "application/json")
+        elif path in ROUTES:
+            allowed = ", ".join(ROUTES[path])
+            await _send(send, 405, _error(405, "method_not_allowed", f"{method} is not allowed on {path}; use {allowed}"),
+                        "application/json", extra=[(b"allow", allowed.encode())])
+        else:
+            await _send(send, 404, _error(404, "not_found", f"no route {path}; use GET /ping or POST /invocations"),
+                        "application/json")
 
-    app.wsgi_app = wsgi
     return app

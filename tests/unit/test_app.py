@@ -1,4 +1,4 @@
-"""The server's HTTP behaviour through Flask's test client, on the real example model."""
+"""The app's HTTP behaviour, called as its server calls it, on the real example model."""
 
 import json
 import time
@@ -8,6 +8,7 @@ import pytest
 
 from inference_image.app import create_app
 from inference_image.settings import Settings
+from tests.asgi_client import AsgiClient
 
 TYPES = ("text/csv", "application/json", "application/jsonlines")
 
@@ -19,7 +20,7 @@ def settings(model_dir):
 
 @pytest.fixture(scope="module")
 def client(settings):
-    return create_app(settings).test_client()
+    return AsgiClient(create_app(settings))
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +96,7 @@ def test_unknown_route_and_method(client):
 
 def test_execution_parameters(model_dir):
     settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model_dir), "SAGEMAKER_MODEL_SERVER_WORKERS": "3"}, baked_path="/none")
-    reply = create_app(settings).test_client().get("/execution-parameters")
+    reply = AsgiClient(create_app(settings)).get("/execution-parameters")
     assert reply.get_json() == {"MaxConcurrentTransforms": 3, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
 
 
@@ -114,7 +115,7 @@ def test_custom_handler_replaces_steps(tmp_path):
         "def model_fn(model_dir):\n    return 10.0\n"
         "def predict_fn(data, model):\n    return data.numeric[:, 0] * model\n"))
     settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")
-    reply = create_app(settings).test_client().post("/invocations", data=b"1\n2\n", headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    reply = AsgiClient(create_app(settings)).post("/invocations", data=b"1\n2\n", headers={"Content-Type": "text/csv", "Accept": "text/csv"})
     assert reply.status_code == 200 and reply.data == b"10.0\n20.0\n"
 
 
@@ -123,7 +124,7 @@ def test_internal_fault_is_500_without_a_traceback(tmp_path, caplog):
         "def model_fn(model_dir):\n    return None\n"
         "def predict_fn(data, model):\n    raise RuntimeError('secret internals')\n"))
     settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")
-    reply = create_app(settings).test_client().post("/invocations", data=b"1\n", headers={"Content-Type": "text/csv"})
+    reply = AsgiClient(create_app(settings)).post("/invocations", data=b"1\n", headers={"Content-Type": "text/csv"})
     assert reply.status_code == 500
     assert b"secret" not in reply.data and b"Traceback" not in reply.data
     assert "secret internals" in caplog.text
@@ -136,7 +137,7 @@ def test_timeout_answers_503_and_asks_for_a_new_worker(tmp_path):
         "def predict_fn(data, model):\n    time.sleep(5)\n    return data.numeric[:, 0]\n"))
     settings = Settings.load(env={"MPKIT_MODEL_DIR": str(model), "SAGEMAKER_MODEL_SERVER_TIMEOUT": "1"}, baked_path="/none")
     replaced = []
-    client = create_app(settings, on_timeout=lambda: replaced.append(True)).test_client()
+    client = AsgiClient(create_app(settings, on_timeout=lambda: replaced.append(True)))
     started = time.monotonic()
     reply = client.post("/invocations", data=b"1\n", headers={"Content-Type": "text/csv"})
     assert reply.status_code == 503 and reply.get_json()["error"]["type"] == "inference_timeout"
@@ -151,3 +152,50 @@ def test_one_log_line_per_request(client, samples, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "mpkit.request"]
     assert len(lines) == 1
     assert "id=abc123" in lines[0] and "content_type=text/csv" in lines[0] and "rows=5" in lines[0] and "status=200" in lines[0]
+
+
+def test_wrong_method_names_the_allowed_ones(client):
+    reply = client.post("/execution-parameters")
+    assert reply.status_code == 405 and reply.headers["allow"] == "GET, HEAD"
+
+
+def test_body_without_content_length_is_refused_once_it_passes_the_limit(client):
+    body = b"47,male,22.5,82,131,66.8,41,3,4.75,89\n" * 30000  # > 1 MiB, sent in pieces
+    reply = client.post("/invocations", data=body, headers={"Content-Type": "text/csv"}, content_length=False)
+    assert reply.status_code == 413 and "over 1048576 bytes" in reply.get_json()["error"]["message"]
+    assert reply.headers.get("connection") == "close"
+
+
+def test_caller_gone_mid_body_gets_no_answer_and_a_log_line(settings, caplog):
+    caplog.set_level("INFO", logger="mpkit.request")
+    app = create_app(settings)
+    sent = []
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/invocations", "headers": [(b"content-type", b"text/csv"), (b"content-length", b"100")]}
+    import asyncio
+    asyncio.run(app(scope, receive, send))
+    assert sent == []
+    assert "status=499" in caplog.text
+
+
+def test_kept_connections_are_let_go_to_rebalance_the_workers(tmp_path, samples, client):
+    from inference_image import app as app_module
+
+    assert "connection" not in client.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv"}).headers
+    # A long answer closes its connection: the caller's next one goes to whichever worker is free.
+    model = _custom_model(tmp_path, (
+        "import time\n"
+        "def model_fn(model_dir):\n    return None\n"
+        f"def predict_fn(data, model):\n    time.sleep({app_module.REBALANCE_AFTER_S * 2})\n    return data.numeric[:, 0]\n"))
+    slow = AsgiClient(create_app(Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")))
+    assert slow.post("/invocations", data=b"1\n", headers={"Content-Type": "text/csv"}).headers["connection"] == "close"
+    # And one answer in every KEEPALIVE_REQUESTS closes, however quick.
+    closes = [client.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv"}).headers.get("connection")
+              for _ in range(app_module.KEEPALIVE_REQUESTS)]
+    assert closes.count("close") == 1

@@ -13,7 +13,8 @@ def _pins(lines):
 def test_host_and_image_pin_the_same_versions():
     image = _pins((ROOT / "inference_image" / "requirements.txt").read_text().splitlines())
     host = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
-    shared = {"numpy", "scipy", "scikit-learn", "xgboost-cpu", "pandas", "flask", "gunicorn"}
+    shared = {"numpy", "scipy", "scikit-learn", "xgboost-cpu", "pandas", "gunicorn", "uvicorn",
+              "uvicorn-worker", "uvloop", "httptools"}
     assert {k: image[k] for k in shared} == {k: host[k] for k in shared}
 
 
