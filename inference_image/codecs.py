@@ -214,7 +214,10 @@ def _csv_with_pandas(body: bytes, spec: ModelSpec) -> Table | None:
     # pandas pads short rows with NaN: equal comma counts prove every row had n fields.
     if body.count(b",") != len(frame) * (n - 1) or not len(frame):
         return None
-    numeric = frame[spec.numeric_index].to_numpy(dtype=np.float64)
+    # Column by column: selecting a sub-frame first costs more than the copy itself.
+    numeric = np.empty((len(frame), len(spec.numeric_index)), dtype=np.float64)
+    for k, j in enumerate(spec.numeric_index):
+        numeric[:, k] = frame[j].to_numpy()
     strings = frame[spec.string_index].to_numpy(dtype=object, copy=True)
     if strings.size:
         strings[(strings == "") | pd.isna(strings)] = None

@@ -86,18 +86,22 @@ def _category_block(steps, take, names):
         cols = take(numeric, strings)
         n = cols.shape[0]
         out = np.zeros((n, width), dtype=np.float64)
+        rows = np.arange(n)
         for k, lookup in enumerate(lookups):
-            column = cols[:, k]
-            for i in range(n):
-                value = column[i]
-                if fill is not None and (value is None or (isinstance(value, float) and np.isnan(value))):
-                    value = fill[k]
-                hit = lookup.get(value)
-                if hit is None:
-                    if not ignore:
-                        raise BadRequest(f"row {i}, column {names[k]!r}: unknown category {value!r}", row=i, column=names[k])
-                    continue
-                out[i, offsets[k] + hit] = 1.0
+            column = cols[:, k].tolist()
+            if fill is not None:
+                # `v != v` is true only for NaN: a missing value however the codec spelled it.
+                column = [fill[k] if v is None or v != v else v for v in column]
+            hits = np.array([lookup.get(v, -1) for v in column], dtype=np.intp)
+            unknown = hits < 0
+            if unknown.any():
+                if not ignore:
+                    i = int(np.argmax(unknown))
+                    raise BadRequest(f"row {i}, column {names[k]!r}: unknown category {column[i]!r}", row=i, column=names[k])
+                rows_k, hits = rows[~unknown], hits[~unknown]
+            else:
+                rows_k = rows
+            out[rows_k, offsets[k] + hits] = 1.0
         return out
 
     return run

@@ -53,6 +53,33 @@ def test_unknown_category_is_ignored_like_scikit_learn(loaded):
     np.testing.assert_allclose(model.compiled(table.numeric, table.strings), model.reference_features(table), rtol=1e-12)
 
 
+def test_missing_known_and_unknown_categories_in_one_body_equal_scikit_learn(loaded):
+    model, spec = loaded
+    body = b"47,male,22.5,82,131,66.8,41,3,4.75,89\n50,male,22.5,82,131,66.8,41,3,4.75,89\n51,other,22.5,82,131,66.8,41,3,4.75,89\n" \
+           b"52,female,22.5,82,131,66.8,41,3,4.75,89\n"
+    table = codecs.decode_csv(body, spec)
+    table.strings[1, 0] = None  # the manifest requires `sex`; the featurizer's own imputer still has a value for it
+    np.testing.assert_allclose(model.compiled(table.numeric, table.strings), model.reference_features(table), rtol=1e-12)
+
+
+def test_unknown_category_is_refused_where_the_encoder_refuses_it():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from inference_image.errors import BadRequest
+
+    spec = ModelSpec.from_dict({"framework": "pipeline", "files": {}, "features": [{"name": "x"}, {"name": "c", "type": "string"}]})
+    transformer = ColumnTransformer([("x", StandardScaler(), ["x"]), ("c", OneHotEncoder(handle_unknown="error", sparse_output=False), ["c"])])
+    transformer.fit(pd.DataFrame({"x": [1.0, 2.0], "c": ["a", "b"]}))
+    compiled = featurizer.compile_featurizer(transformer, spec)
+    table = codecs.decode_csv(b"1,a\n2,b\n3,zz\n", spec)
+    with pytest.raises(BadRequest) as caught:
+        compiled(table.numeric, table.strings)
+    assert (caught.value.row, caught.value.column) == (2, "c") and "'zz'" in caught.value.message
+    table = codecs.decode_csv(b"1,b\n2,a\n", spec)
+    np.testing.assert_allclose(compiled(table.numeric, table.strings), transformer.transform(table.to_frame()), rtol=1e-12)
+
+
 def test_unsupported_steps_fall_back_to_scikit_learn(model_dir):
     from sklearn.compose import ColumnTransformer
     from sklearn.preprocessing import PolynomialFeatures
