@@ -49,7 +49,7 @@ def test_request_has_the_real_services_shape_and_the_manifests_intent(manifest):
                            "ContentType": "text/csv", "CompressionType": "None", "SplitType": "Line"},
         "TransformOutput": {"S3OutputPath": WHERE.validation_output, "Accept": "text/csv", "AssembleWith": "Line"},
         "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
-        "MaxConcurrentTransforms": 2, "MaxPayloadInMB": 6, "BatchStrategy": "MultiRecord",
+        "MaxConcurrentTransforms": 2, "MaxPayloadInMB": 1, "BatchStrategy": "MultiRecord",
     }
     assert {"Key": "team", "Value": "ml"} in request["Tags"]
 
