@@ -6,7 +6,7 @@
     so that the ceiling and the container share one interpreter and one set of libraries.
 (b) the container, networking off, 1-row and 1,000-row CSV requests at concurrency 1, 4, 16.
     The load generator (`wrk`) runs inside the container's own network namespace (nsenter), so
-    nothing leaves loopback; every run is bounded in requests and seconds. It shares the two
+    nothing leaves loopback; every run lasts LOAD_SECONDS, which bounds its requests too. It shares the two
     cores with the server, so its own CPU is reported beside each run: `hey` (Go) spent several
     times wrk's CPU per request here, which the server then did not have.
 (c) cold start: container start to the first 200 on /ping.  (d) image size.

@@ -85,9 +85,12 @@ def _headers(scope) -> dict[str, str]:
     return found
 
 
-async def _read_body(receive, headers: dict, limit: int) -> bytes:
+def _content_length(headers: dict) -> int | None:
     length = headers.get("content-length")
-    length = int(length) if length and length.isdigit() else None
+    return int(length) if length and length.isdigit() else None
+
+
+async def _read_body(receive, length: int | None, limit: int) -> bytes:
     if length is not None and length > limit:
         # Decided from Content-Length alone, nothing read. The server discards the rest of the
         # body after our answer, so a caller still sending reads the 413, not a reset.
@@ -152,11 +155,12 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
         number = next(request_ids)
         rid = headers.get("x-amzn-sagemaker-inference-id") or f"{os.getpid():x}-{number}"
         content_type = headers.get("content-type", "")
+        length = _content_length(headers)
         rows, status, timed_out, close = None, 500, False, False
         try:
             media = codecs.parse_content_type(content_type, settings.content_types)
             accept = codecs.choose_accept(headers.get("accept"), settings.accept_types, settings.default_accept)
-            body = await _read_body(receive, headers, settings.max_payload_bytes)
+            body = await _read_body(receive, length, settings.max_payload_bytes)
             with deadline():
                 out, out_media, rows = handler.invoke(body, media, accept)
             status = 200
@@ -164,8 +168,7 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
             status = exc.status
             timed_out = isinstance(exc, InferenceTimeout)
             out, out_media = json.dumps(exc.to_dict()).encode(), "application/json"
-            length = headers.get("content-length", "")
-            close = status == 413 and (not length.isdigit() or int(length) > DRAIN_LIMIT_BYTES)
+            close = status == 413 and (length is None or length > DRAIN_LIMIT_BYTES)
         except _CallerGone:
             status, out = 499, None  # nginx's code for it, in the log only
         except Exception:

@@ -4,8 +4,8 @@ the model loaded once in the master before the workers fork, graceful stop on SI
 gunicorn keeps the process model (preload, fork, replace a dead or stuck worker, stop
 gracefully); each worker is a uvicorn event loop (uvloop, httptools). gunicorn's default sync
 worker closes the connection after every answer and parses HTTP in Python: on the example
-product it reached 0.27-0.44 of the in-process ceiling for 1-row requests, uvicorn workers
-0.6-0.7 (bench/run.py, 2 cores, load generator included).
+product it reached 0.27-0.44 of the in-process ceiling for 1-row requests at concurrency 4,
+uvicorn workers 0.47-0.56 (bench/run.py, 2 cores, load generator included).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from uvicorn_worker import UvicornWorker
 from . import request_log
 from .app import REQUEST_LOGGER, create_app
 from .settings import Settings
-
 
 
 class Worker(UvicornWorker):

@@ -4,26 +4,20 @@ image starts it, `python -m inference_image serve`, and spoken to over HTTP."""
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from package.local_target import free_port
 from tests.conftest import ROOT
 
 ROW = b"47,male,22.5,82,131,66.8,41,3,4.75,89\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(model_dir, **env) -> tuple[int, subprocess.Popen]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MPKIT_MODEL_DIR": str(model_dir), "SAGEMAKER_BIND_TO_PORT": str(port), "PYTHONPATH": str(ROOT), **env}
     process = subprocess.Popen([sys.executable, "-m", "inference_image", "serve"], env=env, cwd=ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
