@@ -57,8 +57,8 @@ def main(model_dir: str, *body_files: str) -> dict:
     results = {}
     for path in body_files:
         body = Path(path).read_bytes()
-        rps = best_per_second({"straightforward": lambda: straightforward(body),
-                               "ours": lambda: handler.invoke(body, "text/csv", "application/json")})
+        rps = best_per_second({"straightforward": lambda body=body: straightforward(body),
+                               "ours": lambda body=body: handler.invoke(body, "text/csv", "application/json")})
         results[Path(path).stem] = {"straightforward_rps": rps["straightforward"], "ours_rps": rps["ours"],
                                     "speedup": rps["ours"] / rps["straightforward"]}
     return results

@@ -39,7 +39,7 @@ LOAD_SECONDS = 5  # each container run lasts this long, which bounds its count o
 
 
 def bodies(manifest) -> dict[int, bytes]:
-    holdout = manifest.resolve(manifest.data["validation"]["input"]).read_bytes().splitlines(keepends=True)
+    holdout = manifest.validation.input.read_bytes().splitlines(keepends=True)
     rows = (holdout * (1000 // len(holdout) + 1))[:1000]
     return {1: holdout[0], 1000: b"".join(rows)}
 
@@ -132,7 +132,7 @@ def container(engine, image: str, payloads) -> dict:
 
 
 def batch_replay(manifest, rows: int = 100_000) -> dict:
-    holdout = manifest.resolve(manifest.data["validation"]["input"]).read_bytes().splitlines(keepends=True)
+    holdout = manifest.validation.input.read_bytes().splitlines(keepends=True)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "input.csv"
         source.write_bytes(b"".join((holdout * (rows // len(holdout) + 1))[:rows]))

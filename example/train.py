@@ -109,7 +109,7 @@ def main(argv=None) -> dict:
     samples = hold_rows[:SAMPLE_ROWS]
     write_csv(out / "samples" / "input.csv", samples)
     (out / "samples" / "input.json").write_text(
-        json.dumps({"instances": [dict(zip(FEATURES, r)) for r in samples]}, indent=1) + "\n")
+        json.dumps({"instances": [dict(zip(FEATURES, r, strict=True)) for r in samples]}, indent=1) + "\n")
     (out / "samples" / "input.jsonl").write_text("".join(json.dumps(r) + "\n" for r in samples))
     write_csv(out / "validation" / "input.csv", hold_rows)
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import sys
 
+from .loaders import LoadError
+from .server import serve
+from .settings import SettingsError
+
 USAGE = "usage: <image> serve   (this image serves a trained model; it does not train)"
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "serve"
     if command == "serve":
-        from .loaders import LoadError
-        from .server import serve
-        from .settings import SettingsError
-
         try:
             serve()
         except (SettingsError, LoadError, FileNotFoundError) as exc:

@@ -23,6 +23,7 @@ import time
 
 from . import codecs
 from .errors import InferenceTimeout, PayloadTooLarge, RequestError
+from .handler import Handler
 from .settings import Settings
 
 REQUEST_LOGGER = "mpkit.request"
@@ -138,8 +139,6 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
     request ran out of time, so that the server can replace the worker that ran it."""
     settings = settings or Settings.load()
     if handler is None:
-        from .handler import Handler
-
         handler = Handler(settings)
     deadline = _Deadline(settings.timeout_s)
     request_ids = itertools.count(1)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .contract import CSV, JSON, JSONLINES
 from .errors import BadRequest, NotAcceptable, UnsupportedMediaType
-from .settings import CSV, JSON, JSONLINES
 from .spec import ModelSpec
 
 PANDAS_THRESHOLD_BYTES = 8 * 1024
@@ -75,7 +75,7 @@ def choose_accept(header: str | None, supported, default: str) -> str:
     if not header or not header.strip():
         return default
     best, best_q = None, 0.0
-    for position, part in enumerate(header.split(",")):
+    for part in header.split(","):
         media, *params = [p.strip() for p in part.split(";")]
         media = media.lower()
         q = 1.0

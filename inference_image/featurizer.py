@@ -49,7 +49,7 @@ def _numeric_block(steps, take):
         elif kind == "MinMaxScaler":
             lo, hi = step.feature_range
             clip = bool(getattr(step, "clip", False))
-            ops.append(lambda x, a=step.scale_, b=step.min_, c=clip: np.clip(x * a + b, lo, hi) if c else x * a + b)
+            ops.append(lambda x, a=step.scale_, b=step.min_, c=clip, lo=lo, hi=hi: np.clip(x * a + b, lo, hi) if c else x * a + b)
         else:
             raise Unsupported(f"{kind} on numeric columns")
 

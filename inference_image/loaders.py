@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .codecs import Table, _from_values
+from .contract import MODEL_SPEC_FILE
 from .errors import BadRequest
 from .featurizer import Unsupported, compile_featurizer
 from .spec import Feature, ModelSpec
@@ -30,10 +31,10 @@ class LoadError(RuntimeError):
 def _need(model_dir: Path, spec: ModelSpec, role: str) -> Path:
     name = spec.files.get(role)
     if not name:
-        raise LoadError(f"mpkit-model.json names no {role!r} file for framework {spec.framework!r}")
+        raise LoadError(f"{MODEL_SPEC_FILE} names no {role!r} file for framework {spec.framework!r}")
     path = model_dir / name
     if not path.is_file():
-        raise LoadError(f"{path} is missing (the {role} file named in mpkit-model.json)")
+        raise LoadError(f"{path} is missing (the {role} file named in {MODEL_SPEC_FILE})")
     return path
 
 

@@ -17,20 +17,24 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CSV = "text/csv"
-JSON = "application/json"
-JSONLINES = "application/jsonlines"
-MEDIA_TYPES = (CSV, JSON, JSONLINES)
+from .contract import (
+    BAKED_MODEL_DIR,
+    BATCH_PAYLOAD_CEILING_MB,
+    DEFAULT_ACCEPT_TYPES,
+    DEFAULT_BATCH_TIMEOUT_S,
+    DEFAULT_MAX_PAYLOAD_MB,
+    DEFAULT_PORT,
+    DEFAULT_REALTIME_TIMEOUT_S,
+    MEDIA_TYPES,
+    MIB,
+    MODEL_SPEC_FILE,
+    SAGEMAKER_MODEL_DIR,
+    SERVING_CONFIG_PATH,
+    Env,
+    ServingConfig,
+)
 
-DEFAULT_PORT = 8080  # SM-HOST
-DEFAULT_REALTIME_TIMEOUT_S = 60  # SM-HOST: respond within 60 seconds
-DEFAULT_BATCH_TIMEOUT_S = 3600  # MP-LIMITS: 60 minutes per batch invocation
-DEFAULT_MAX_PAYLOAD_MB = 6  # SM-BATCH default MaxPayloadInMB; API-RT Body max 6 MiB
 GRACEFUL_TIMEOUT_S = 20  # SM-HOST sends SIGKILL 30 s after SIGTERM: finish well before
-BAKED_CONFIG = "/opt/mpkit/serving.json"
-BAKED_MODEL_DIR = "/opt/mpkit/model"
-SAGEMAKER_MODEL_DIR = "/opt/ml/model"
-MODEL_SPEC_FILE = "mpkit-model.json"
 
 
 class SettingsError(ValueError):
@@ -58,8 +62,8 @@ def _int(env: dict, name: str, default: int, minimum: int = 1) -> int:
 
 
 def _choose_model_dir(env: dict) -> str:
-    if env.get("MPKIT_MODEL_DIR"):
-        return env["MPKIT_MODEL_DIR"]
+    if env.get(Env.MODEL_DIR):
+        return env[Env.MODEL_DIR]
     # SageMaker extracts ModelDataUrl here; a package with the model baked in has no ModelDataUrl.
     if Path(SAGEMAKER_MODEL_DIR, MODEL_SPEC_FILE).is_file():
         return SAGEMAKER_MODEL_DIR
@@ -76,8 +80,8 @@ class Settings:
     batch_strategy: str = "MULTI_RECORD"
     max_concurrent_transforms: int = 1
     content_types: tuple = MEDIA_TYPES
-    accept_types: tuple = MEDIA_TYPES
-    default_accept: str = JSON
+    accept_types: tuple = DEFAULT_ACCEPT_TYPES
+    default_accept: str = DEFAULT_ACCEPT_TYPES[0]
     model_dir: str = BAKED_MODEL_DIR
     model_threads: int = 1
     preload: bool = True
@@ -85,52 +89,45 @@ class Settings:
 
     @property
     def max_payload_bytes(self) -> int:
-        return self.max_payload_mb * 1024 * 1024
+        return self.max_payload_mb * MIB
 
     @classmethod
     def load(cls, env: dict | None = None, baked_path: str | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
-        baked_path = baked_path or env.get("MPKIT_SERVING_CONFIG", BAKED_CONFIG)
-        baked: dict = {}
-        if Path(baked_path).is_file():
-            try:
-                baked = json.loads(Path(baked_path).read_text())
-            except json.JSONDecodeError as exc:
-                raise SettingsError(f"{baked_path} is not valid JSON: {exc}") from None
+        baked_path = baked_path or env.get(Env.SERVING_CONFIG, SERVING_CONFIG_PATH)
+        try:
+            baked = ServingConfig.read(baked_path) or ServingConfig()
+        except (json.JSONDecodeError, ValueError, TypeError) as exc:
+            raise SettingsError(f"{baked_path} is not a serving configuration: {exc}") from None
 
-        batch = env.get("SAGEMAKER_BATCH", "").strip().lower() in ("true", "1", "yes")
-        workers = _int(env, "SAGEMAKER_MODEL_SERVER_WORKERS", int(baked.get("workers") or 0) or _cpu_count())
-        default_timeout = DEFAULT_BATCH_TIMEOUT_S if batch else int(baked.get("timeout_s") or DEFAULT_REALTIME_TIMEOUT_S)
-        strategy = env.get("SAGEMAKER_BATCH_STRATEGY", "MULTI_RECORD").strip().upper() or "MULTI_RECORD"
+        batch = env.get(Env.BATCH, "").strip().lower() in ("true", "1", "yes")
+        workers = _int(env, Env.MODEL_SERVER_WORKERS, baked.workers or _cpu_count())
+        default_timeout = DEFAULT_BATCH_TIMEOUT_S if batch else (baked.timeout_s or DEFAULT_REALTIME_TIMEOUT_S)
+        strategy = env.get(Env.BATCH_STRATEGY, "MULTI_RECORD").strip().upper() or "MULTI_RECORD"
         if strategy not in ("MULTI_RECORD", "SINGLE_RECORD"):
-            raise SettingsError(f"SAGEMAKER_BATCH_STRATEGY={strategy!r} is neither MULTI_RECORD nor SINGLE_RECORD")
+            raise SettingsError(f"{Env.BATCH_STRATEGY}={strategy!r} is neither MULTI_RECORD nor SINGLE_RECORD")
 
-        content_types = tuple(baked.get("content_types") or MEDIA_TYPES)
-        accept_types = tuple(baked.get("accept_types") or MEDIA_TYPES)
-        default_accept = (env.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or baked.get("default_accept")
-                          or (JSON if JSON in accept_types else accept_types[0]))
-        if default_accept not in accept_types:
-            raise SettingsError(f"default accept {default_accept!r} is not among the accept types {accept_types}")
+        default_accept = env.get(Env.DEFAULT_INVOCATIONS_ACCEPT) or baked.accept_default
+        if default_accept not in baked.accept_types:
+            raise SettingsError(f"default accept {default_accept!r} is not among the accept types {baked.accept_types}")
 
         # 0 means "chunked, any size" in a transform job (SM-BATCH); the server then takes the
-        # batch ceiling of 100 MB rather than no limit at all.
-        max_payload = _int(env, "SAGEMAKER_MAX_PAYLOAD_IN_MB", int(baked.get("max_payload_mb") or DEFAULT_MAX_PAYLOAD_MB), minimum=0)
-        if max_payload == 0:
-            max_payload = 100
+        # batch ceiling rather than no limit at all.
+        max_payload = _int(env, Env.MAX_PAYLOAD_IN_MB, baked.max_payload_mb, minimum=0) or BATCH_PAYLOAD_CEILING_MB
 
         return cls(
-            port=_int(env, "SAGEMAKER_BIND_TO_PORT", DEFAULT_PORT),
+            port=_int(env, Env.BIND_TO_PORT, DEFAULT_PORT),
             workers=workers,
-            timeout_s=_int(env, "SAGEMAKER_MODEL_SERVER_TIMEOUT", default_timeout),
+            timeout_s=_int(env, Env.MODEL_SERVER_TIMEOUT, default_timeout),
             batch=batch,
             max_payload_mb=max_payload,
             batch_strategy=strategy,
-            max_concurrent_transforms=_int(env, "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS", workers),
-            content_types=content_types,
-            accept_types=accept_types,
+            max_concurrent_transforms=_int(env, Env.MAX_CONCURRENT_TRANSFORMS, workers),
+            content_types=baked.content_types,
+            accept_types=baked.accept_types,
             default_accept=default_accept,
             model_dir=_choose_model_dir(env),
-            model_threads=_int(env, "MPKIT_MODEL_THREADS", 1),
-            preload=env.get("MPKIT_PRELOAD", str(baked.get("preload", True))).lower() not in ("false", "0", "no"),
-            graceful_timeout_s=_int(env, "MPKIT_GRACEFUL_TIMEOUT", GRACEFUL_TIMEOUT_S),
+            model_threads=_int(env, Env.MODEL_THREADS, 1),
+            preload=env.get(Env.PRELOAD, str(baked.preload is not False)).lower() not in ("false", "0", "no"),
+            graceful_timeout_s=_int(env, Env.GRACEFUL_TIMEOUT, GRACEFUL_TIMEOUT_S),
         )

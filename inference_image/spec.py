@@ -1,7 +1,7 @@
-"""The model's own description, `mpkit-model.json`, which travels with the model files.
+"""The model's own description (contract.MODEL_SPEC_FILE), which travels with the model files.
 
-`mpkit build` writes it from the manifest into the model folder, so it is baked into the image
-or packed into model.tar.gz with the files it describes.
+`mpkit build` writes it from the manifest into the model folder through `ModelSpec.to_json`, so
+it is baked into the image or packed into model.tar.gz with the files it describes.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from .contract import MODEL_SPEC_FILE, SPEC_FORMAT
 
 FRAMEWORKS = ("xgboost", "sklearn", "pipeline", "custom")
 NUMBER = "number"
@@ -63,12 +65,29 @@ class ModelSpec:
             check_rows=tuple(tuple(r) for r in data.get("check_rows") or ()),
         )
 
+    def to_dict(self) -> dict:
+        data = {
+            "format": SPEC_FORMAT,
+            "framework": self.framework,
+            "files": dict(self.files),
+            "features": [{"name": f.name, "type": f.type, "required": f.required} for f in self.features],
+            "output": {"name": self.output_name},
+        }
+        if self.handler:
+            data["handler"] = self.handler
+        if self.check_rows:
+            data["check_rows"] = [list(row) for row in self.check_rows]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+
     @classmethod
     def read(cls, model_dir: str | Path) -> "ModelSpec":
-        path = Path(model_dir) / "mpkit-model.json"
+        path = Path(model_dir) / MODEL_SPEC_FILE
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} is missing: the model folder holds no mpkit-model.json. Bake the model into the image "
+                f"{path} is missing: the model folder holds no {MODEL_SPEC_FILE}. Bake the model into the image "
                 "or give SageMaker a model.tar.gz built by `mpkit build`."
             )
         return cls.from_dict(json.loads(path.read_text()))

@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from package import rules
 from package.errors import AwsError, ConfigurationError
 from package.polling import poll_until
 from package.publish_record import write_json_atomically
-from validation import rules
 
 from . import subscription
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+from package import rules
+
 from .samples import SampleFile
 
 SETUP = '''\
@@ -143,7 +145,7 @@ def parameters(*, package_name: str, arns: dict, recommended: dict, samples: lis
     batch_sample = {"file": batch.input, "content_type": batch.content_type, "accept": batch.accept,
                     "split_type": batch_job.get("SplitType") or "None",
                     "batch_strategy": batch_job.get("BatchStrategy") or "MultiRecord",
-                    "max_payload_mb": batch_job.get("MaxPayloadInMB") or 6,
+                    "max_payload_mb": batch_job.get("MaxPayloadInMB") or rules.BATCH_DEFAULTS["MaxPayloadInMB"],
                     "assemble_with": batch_job.get("AssembleWith") or "None"}
     lines = ["# The product: written by `mpkit listing` from the seller's manifest and publish record.",
              f"PRODUCT = {package_name!r}",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from validation import rules
+from package import rules
 
 CHANGESET = "changeset.json"
 ENTITY_TYPE = "MachineLearningProduct@1.0"
@@ -16,8 +16,8 @@ ENTITY_TYPE = "MachineLearningProduct@1.0"
 def details(*, sources, usage: str, urls: dict, samples: list, texts: dict) -> dict:
     """The AddDeliveryOptions DetailsDocument."""
     manifest, listing = sources.manifest, sources.listing
-    features = manifest.model.get("features") or []
-    output = manifest.model.get("output") or {}
+    model = manifest.model
+    features = model.features
     realtime = next(s for s in samples if s.kind == "realtime")
     batch = next(s for s in samples if s.kind == "batch")
 
@@ -32,31 +32,32 @@ def details(*, sources, usage: str, urls: dict, samples: list, texts: dict) -> d
     serving = manifest.serving
     option = {
         "UsageInstructions": usage,
-        "SampleNotebookUrl": listing.get("sample_notebook_url") or urls["notebook"],
-        "RepositoryUrl": listing["repository_url"],
+        "SampleNotebookUrl": listing.sample_notebook_url or urls["notebook"],
+        "RepositoryUrl": listing.repository_url,
         "InputProperties": {
-            "Description": f"Content types: {', '.join(serving['content_types'])}. "
-                           + (f"{len(features)} features per record: {', '.join(f['name'] for f in features)}. "
+            "Description": f"Content types: {', '.join(serving.content_types)}. "
+                           + (f"{len(features)} features per record: {', '.join(f.name for f in features)}. "
                               if features else "") + "Formats and limits: see the usage instructions.",
-            "Limitations": listing["limitations"].strip(),
+            "Limitations": listing.limitations.strip(),
             "SampleInput": sample("input"),
             "Parameters": [_parameter(f) for f in features][:35],
         },
         "OutputProperties": {
-            "Description": f"Content types: {', '.join(serving['accept_types'])} (default "
-                           f"{serving.get('default_accept', serving['accept_types'][0])}). One answer per input record"
-                           + (f": {output['name']}, {output.get('description', '')}." if output.get("name") else "."),
+            "Description": f"Content types: {', '.join(serving.accept_types)} (default "
+                           f"{serving.default_accept}). One answer per input record"
+                           + (f": {model.output_name}, {model.output_description or ''}." if model.output_name else "."),
             "SampleOutput": sample("output"),
         },
         "RecommendedInstanceTypes": {"RealtimeInference": sources.recommended["realtime"],
                                      "BatchTransform": sources.recommended["batch"]},
         "SageMakerModelPackageArn": sources.arn,
-        "AccessRoleArn": listing["access_role_arn"],
+        "AccessRoleArn": listing.access_role_arn,
     }
-    if output.get("name"):
+    if model.output_name:
         option["OutputProperties"]["Parameters"] = [
-            {"Name": output["name"], "Description": output.get("description") or output["name"], "AlwaysReturned": True}]
-    notes = listing.get("release_notes") or f"{manifest.name} {manifest.version}. {(manifest.data.get('description') or '').strip()}"
+            {"Name": model.output_name, "Description": model.output_description or model.output_name,
+             "AlwaysReturned": True}]
+    notes = listing.release_notes or f"{manifest.name} {manifest.version}. {manifest.description}"
     return {"Version": {"VersionTitle": manifest.version, "ReleaseNotes": notes.strip()},
             "DeliveryOptions": [{"Details": {"SageMakerModelPackageDeliveryOptionDetails": option}}]}
 
@@ -102,18 +103,18 @@ def botocore_problems(params: dict) -> list[str]:
     return [line.strip() for line in report.generate_report().splitlines() if line.strip()] if report.has_errors() else []
 
 
-def _parameter(feature: dict) -> dict:
+def _parameter(feature) -> dict:
     constraints = []
-    if feature.get("categories"):
-        constraints.append("one of " + ", ".join(map(str, feature["categories"])))
-    if feature.get("range"):
-        constraints.append(f"from {feature['range'][0]} to {feature['range'][1]}")
-    if feature.get("unit"):
-        constraints.append(f"unit {feature['unit']}")
-    item = {"Name": feature["name"], "Description": feature.get("description") or f"{feature['name']} ({feature.get('type', 'number')})",
-            "Required": bool(feature.get("required", True))}
+    if feature.categories:
+        constraints.append("one of " + ", ".join(map(str, feature.categories)))
+    if feature.range:
+        constraints.append(f"from {feature.range[0]} to {feature.range[1]}")
+    if feature.unit:
+        constraints.append(f"unit {feature.unit}")
+    item = {"Name": feature.name, "Description": feature.description or f"{feature.name} ({feature.type})",
+            "Required": bool(feature.required)}
     if constraints:
-        item["Constraints"] = f"{feature.get('type', 'number')}, " + "; ".join(constraints)
+        item["Constraints"] = f"{feature.type}, " + "; ".join(constraints)
     return item
 
 

@@ -22,40 +22,40 @@ def machine_label(machine: dict) -> str:
     return f"{machine.get('cpus', '?')} CPUs ({machine.get('processor', '?')}, {machine.get('system', '?')})"
 
 
-def framework_label(model: dict) -> str:
+def framework_label(model) -> str:
     """As the image loads it: a predictor saved by XGBoost (.json/.ubj/.bin/.model) or a joblib estimator."""
-    if model["framework"] != "pipeline":
-        return {"xgboost": "XGBoost", "sklearn": "scikit-learn", "custom": "custom handler"}[model["framework"]]
-    predictor = str(model["files"].get("predictor", ""))
+    if model.framework != "pipeline":
+        return {"xgboost": "XGBoost", "sklearn": "scikit-learn", "custom": "custom handler"}[model.framework]
+    predictor = str(model.files.get("predictor", ""))
     xgboost = predictor.endswith((".json", ".ubj", ".bin", ".model"))
     return f"scikit-learn featurizer + {'XGBoost' if xgboost else 'scikit-learn'} predictor"
 
 
 def render(sources) -> str:
     manifest, listing, metrics = sources.manifest, sources.listing, sources.metrics
-    training = manifest.model.get("training") or {}
+    training = manifest.model.training
     report = sources.report
     machine = report.get("machine") or {}
     recommended = sources.recommended
     vcpus = instance_vcpus(recommended["realtime"])
     framework = framework_label(manifest.model)
-    parts = [f"# {manifest.name} {manifest.version}", "", (manifest.data.get("description") or "").strip(), "",
-             "## Use cases", "", *(f"- {u}" for u in listing["use_cases"]), "",
-             "## Training data", "", (training.get("data") or "").strip() or "Not described by the seller.", "",
-             "## Known limitations", "", listing["limitations"].strip(), "",
+    parts = [f"# {manifest.name} {manifest.version}", "", manifest.description, "",
+             "## Use cases", "", *(f"- {u}" for u in listing.use_cases), "",
+             "## Training data", "", (training.data or "").strip() or "Not described by the seller.", "",
+             "## Known limitations", "", listing.limitations.strip(), "",
              "## Validation metric", "",
              f"{metrics['name']} = **{metrics['value']}** on {metrics['holdout_rows']} held-out records"
              + (f" (model trained on {metrics['train_rows']} records)" if metrics.get("train_rows") else "")
              + ", measured by the training script"
-             + (f" `{training['script']}`" if training.get("script") else "") + ".", "",
+             + (f" `{training.script}`" if training.script else "") + ".", "",
              "## Latency and throughput", "",
              f"Measured by `mpkit validate` on {machine_label(machine)}: the image run with networking off, "
              "requests sent from inside its network namespace, CSV bodies.", "",
              *performance_rows(report["performance"]), "",
              f"Recommended instance types: real-time `{recommended['realtime']}`"
              + (f" ({vcpus} vCPUs)" if vcpus else "") + f", batch transform `{recommended['batch']}`. "
-             f"Supported: real-time {', '.join(manifest.data['instance_types']['realtime'])}; batch "
-             f"{', '.join(manifest.data['instance_types']['batch'])}. The notebook prints each request's latency on "
+             f"Supported: real-time {', '.join(manifest.instance_types.realtime)}; batch "
+             f"{', '.join(manifest.instance_types.batch)}. The notebook prints each request's latency on "
              "the endpoint it deploys.", "",
              f"Framework: {framework}. Runs with no network access.", ""]
     return "\n".join(parts)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import shlex
 
+from package import rules
+
 from . import buyer_code
 from .samples import SampleFile
 
@@ -54,7 +56,7 @@ def cli_script(*, package_name: str, arn: str, region: str, recommended: dict, s
         f'aws s3 cp {q(batch.input)} "s3://$BUCKET/$NAME/input/"',
         'aws sagemaker create-transform-job --transform-job-name "$NAME" --model-name "$NAME" \\',
         f'    --batch-strategy {batch_job.get("BatchStrategy") or "MultiRecord"} '
-        f'--max-payload-in-mb {batch_job.get("MaxPayloadInMB") or 6} \\',
+        f'--max-payload-in-mb {batch_job.get("MaxPayloadInMB") or rules.BATCH_DEFAULTS["MaxPayloadInMB"]} \\',
         f"    --transform-input \"{json.dumps(transform_input).replace(chr(34), chr(92) + chr(34))}\" \\",
         f"    --transform-output \"{json.dumps(transform_output).replace(chr(34), chr(92) + chr(34))}\" \\",
         f"    --transform-resources InstanceType={recommended['batch']},InstanceCount=1",

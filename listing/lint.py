@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from validation import rules
-from validation.report import Check, check
+from package import rules
+from package.report import Check, check
 
 from . import changeset as cs
 

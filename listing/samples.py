@@ -5,17 +5,17 @@ sample put through the validation profile's transform replay."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from inference_image.contract import CSV, JSON, JSONLINES
 from package.base_image import DEFAULT_BASE, resolve_base
-from package.build import model_mount
+from package.build import mounted_model
 from package.errors import ConfigurationError, ContainerError
 from package.manifest import Manifest
-from validation.transform import job_definition, run_transform
+from validation.transform import run_transform
 
-EXTENSIONS = {"text/csv": "csv", "application/json": "json", "application/jsonlines": "jsonl"}
+EXTENSIONS = {CSV: "csv", JSON: "json", JSONLINES: "jsonl"}
 
 
 @dataclass
@@ -38,13 +38,13 @@ def write_samples(manifest: Manifest, engine, image: str, folder: Path, say=prin
     if not manifest.samples:
         raise ConfigurationError(f"{manifest.where('samples')}: the manifest lists no samples",
                                  hint="add samples: a file per input content type (MP-REQ asks for real-time samples)")
-    if not manifest.data.get("validation"):
+    if manifest.validation is None:
         raise ConfigurationError(f"{manifest.where()}: the manifest has no validation profile, so no batch sample",
                                  hint="add `validation:`; its input is the batch sample")
     for s in manifest.samples:
         if not s.file.is_file():
             raise ConfigurationError(f"{s.file}: sample file not found", hint="run the training script that writes the samples")
-    default_accept = manifest.serving.get("default_accept", manifest.serving["accept_types"][0])
+    default_accept = manifest.serving.default_accept
     realtime = folder / "samples" / "realtime"
     batch = folder / "samples" / "batch"
     for path in (realtime, batch):
@@ -52,8 +52,7 @@ def write_samples(manifest: Manifest, engine, image: str, folder: Path, say=prin
         path.mkdir(parents=True)
     written: list[SampleFile] = []
     client = resolve_base(engine, DEFAULT_BASE, say=say)
-    with tempfile.TemporaryDirectory(prefix="mpkit-listing-") as tmp:
-        model_dir = model_mount(manifest, Path(tmp))
+    with mounted_model(manifest, prefix="mpkit-listing-") as model_dir:
         say(f"sample outputs: running {image} as SageMaker does (networking off)")
         with engine.serve(image, model_dir=model_dir, client_image=client) as container:
             container.wait_ready()
@@ -71,8 +70,8 @@ def write_samples(manifest: Manifest, engine, image: str, folder: Path, say=prin
                 say(f"  {sample.file.name} ({sample.content_type}) -> {target.name} ({accept})")
             container.stop()
 
-        job = job_definition(manifest)
-        original = manifest.resolve(manifest.data["validation"]["input"])
+        job = manifest.validation.job_definition()
+        original = manifest.validation.input
         source = batch / original.name
         shutil.copyfile(original, source)
         # A single-file source: the replay writes <name>.out beside it.

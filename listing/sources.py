@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from package.errors import ConfigurationError
-from package.manifest import Manifest
+from package.manifest import Listing, Manifest
+from package.publish_record import PublishRecord
 
 ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):(\d{12}):model-package/(.+)$")
 
@@ -17,7 +18,7 @@ ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):(\d{12}):model
 @dataclass(frozen=True)
 class Sources:
     manifest: Manifest
-    listing: dict  # the manifest's `listing:` section
+    listing: Listing  # the manifest's `listing:` section
     report: dict  # validation.json
     report_path: Path
     metrics: dict  # the training script's metrics.json
@@ -27,19 +28,13 @@ class Sources:
 
     @property
     def recommended(self) -> dict:
-        chosen = self.listing.get("recommended") or {}
-        types = self.manifest.data["instance_types"]
-        return {"realtime": chosen.get("realtime") or types["realtime"][0],
-                "batch": chosen.get("batch") or types["batch"][0]}
-
-
-def default_record(manifest: Manifest, target: str) -> Path:
-    """Where `mpkit publish` keeps its record for a target: local, emulator or aws."""
-    return manifest.root / ".mpkit" / "publish" / target / f"{manifest.package_name}.json"
+        types = self.manifest.instance_types
+        return {"realtime": self.listing.recommended_realtime or types.realtime[0],
+                "batch": self.listing.recommended_batch or types.batch[0]}
 
 
 def gather(manifest: Manifest, *, record_path: Path, report_path: Path | None = None) -> Sources:
-    listing = manifest.data.get("listing")
+    listing = manifest.listing
     if not listing:
         raise ConfigurationError(f"{manifest.where()}: the manifest has no `listing:` section",
                                  hint="add listing.use_cases, listing.limitations, listing.repository_url and "
@@ -47,15 +42,15 @@ def gather(manifest: Manifest, *, record_path: Path, report_path: Path | None = 
     if not record_path.is_file():
         raise ConfigurationError(f"{record_path}: no publish record, so no model package ARN to list",
                                  hint="run `mpkit publish` first (or pass --record)")
-    record = json.loads(record_path.read_text())
-    arn = ((record.get("steps") or {}).get("package") or {}).get("arn")
+    record = PublishRecord.load(record_path, persist=False)
+    arn = record.package.arn
     if not arn:
         raise ConfigurationError(f"{record_path}: the record has no model package yet",
                                  hint="run `mpkit publish` again; it carries on where it stopped")
     region = ARN_PATTERN.match(arn).group(1)
 
     if report_path is None:
-        recorded = ((record.get("steps") or {}).get("validation") or {}).get("report")
+        recorded = record.validation.report
         report_path = Path(recorded) if recorded else Path("reports/validation.json")
     if not report_path.is_file():
         raise ConfigurationError(f"{report_path}: no validation report, so no measured latency and throughput",
@@ -69,17 +64,17 @@ def gather(manifest: Manifest, *, record_path: Path, report_path: Path | None = 
         raise ConfigurationError(f"{report_path}: the report has no performance measurements",
                                  hint="run `mpkit validate` to the end: the container checks measure latency and throughput")
 
-    training = manifest.model.get("training") or {}
-    if not training.get("metrics"):
+    training = manifest.model.training
+    if not training.metrics:
         raise ConfigurationError(f"{manifest.where('model', 'training')}: model.training.metrics is not set",
                                  hint="point it at the JSON your training script writes: {name, value, holdout_rows}")
     metrics = json.loads(manifest.require_file("model", "training", "metrics").read_text())
     missing = [k for k in ("name", "value", "holdout_rows") if k not in metrics]
     if missing:
-        raise ConfigurationError(f"{manifest.resolve(training['metrics'])}: the metric file lacks {', '.join(missing)}",
+        raise ConfigurationError(f"{training.metrics}: the metric file lacks {', '.join(missing)}",
                                  hint="write {\"name\": ..., \"value\": ..., \"holdout_rows\": ...} from the training script")
 
-    arns = dict(listing.get("model_package_arns") or {})
+    arns = dict(listing.model_package_arns)
     for other_region, other in arns.items():
         match = ARN_PATTERN.match(other)
         if not match or match.group(1) != other_region:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from validation import rules
+from inference_image.contract import MIB
+from package import rules
 
 from .samples import SampleFile
 
@@ -21,17 +22,17 @@ INPUT_FORMATS = {
 }
 
 
-def feature_rows(features: list[dict]) -> list[str]:
+def feature_rows(features) -> list[str]:
     rows = ["| # | feature | type | unit | values | required | meaning |", "|---|---|---|---|---|---|---|"]
     for i, f in enumerate(features, 1):
-        if f.get("categories"):
-            values = " / ".join(map(str, f["categories"]))
-        elif f.get("range"):
-            values = f"{f['range'][0]} to {f['range'][1]}"
+        if f.categories:
+            values = " / ".join(map(str, f.categories))
+        elif f.range:
+            values = f"{f.range[0]} to {f.range[1]}"
         else:
             values = "any"
-        rows.append(f"| {i} | `{f['name']}` | {f.get('type', 'number')} | {f.get('unit', '')} | {values} | "
-                    f"{'yes' if f.get('required', True) else 'no'} | {f.get('description', '')} |")
+        rows.append(f"| {i} | `{f.name}` | {f.type} | {f.unit or ''} | {values} | "
+                    f"{'yes' if f.required else 'no'} | {f.description or ''} |")
     return rows
 
 
@@ -53,34 +54,33 @@ def rows_per_request(samples: list[SampleFile], folder: Path, limit_bytes: int) 
 
 def render(*, manifest, samples: list[SampleFile], folder: Path, batch_job: dict, arn: str) -> str:
     model, serving = manifest.model, manifest.serving
-    features = model.get("features") or []
-    realtime_limit = min(serving.get("max_payload_mb", 6) * 1_000_000, rules.REALTIME_PAYLOAD_BYTES.value)
+    features = model.features
+    realtime_limit = min(serving.max_payload_bytes, rules.REALTIME_PAYLOAD_BYTES.value)
     batch_mb = batch_job.get("MaxPayloadInMB") or rules.BATCH_DEFAULTS["MaxPayloadInMB"]
     per_request = rows_per_request(samples, folder, int(realtime_limit))
-    output = model.get("output") or {}
-    default_accept = serving.get("default_accept", serving["accept_types"][0])
+    default_accept = serving.default_accept
     realtime = [s for s in samples if s.kind == "realtime"]
     batch = next(s for s in samples if s.kind == "batch")
 
     parts = [f"# {manifest.name} {manifest.version}: how to use it", "",
-             (manifest.data.get("description") or "").strip(), "",
+             manifest.description, "",
              "## Input", "",
-             f"Content types: {', '.join(f'`{c}`' for c in serving['content_types'])}. "
+             f"Content types: {', '.join(f'`{c}`' for c in serving.content_types)}. "
              f"Each record has {len(features)} features:" if features else
-             f"Content types: {', '.join(f'`{c}`' for c in serving['content_types'])}.", ""]
+             f"Content types: {', '.join(f'`{c}`' for c in serving.content_types)}.", ""]
     if features:
         parts += feature_rows(features) + [""]
-    for media in serving["content_types"]:
+    for media in serving.content_types:
         parts.append(f"- `{media}`: {INPUT_FORMATS.get(media, 'as the samples show')}")
     parts += ["", "## Output", "",
-              f"Accept types: {', '.join(f'`{a}`' for a in serving['accept_types'])} (default `{default_accept}`, "
+              f"Accept types: {', '.join(f'`{a}`' for a in serving.accept_types)} (default `{default_accept}`, "
               "also for `*/*` or no Accept). One answer per input record, in the input's order"
-              + (f": `{output['name']}`, {output.get('description', '')}." if output.get("name") else "."), ""]
+              + (f": `{model.output_name}`, {model.output_description or ''}." if model.output_name else "."), ""]
     for s in realtime:
         parts += [f"`{s.content_type}` in, `{s.accept}` out (`{s.input}` -> `{s.output}`):", "```",
                   excerpt(folder / s.output), "```", ""]
     parts += ["## Limits", "",
-              f"- Real-time: at most {realtime_limit / 1e6:.1f} MB per request"
+              f"- Real-time: at most {realtime_limit / MIB:.0f} MiB ({int(realtime_limit):,} bytes) per request"
               + (f" (about {per_request:,} CSV records)" if per_request else "")
               + f"; each request must finish within {rules.REALTIME_TIME_S.value:.0f} s.",
               f"- Batch transform: mini-batches of at most {batch_mb} MB (`MaxPayloadInMB`), up to "

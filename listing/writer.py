@@ -8,8 +8,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from validation.report import Check
-from validation.transform import job_definition
+from package.report import Check
 
 from . import buyer_code, changeset, description, examples, lint, notebook, usage
 from .samples import SampleFile, write_samples
@@ -50,7 +49,7 @@ def write_listing(sources: Sources, engine, *, output: Path, image: str, say=pri
 def write_documents(sources: Sources, samples: list[SampleFile], output: Path) -> ListingResult:
     """Everything but the samples, which are already in `output`; then the lint."""
     manifest = sources.manifest
-    job = job_definition(manifest)
+    job = manifest.validation.job_definition()
 
     parameters = buyer_code.parameters(package_name=manifest.package_name, arns=sources.arns,
                                                 recommended=sources.recommended, samples=samples, batch_job=job)
@@ -66,16 +65,16 @@ def write_documents(sources: Sources, samples: list[SampleFile], output: Path) -
         (output / name).write_text(text)
     (output / examples.CLI).chmod(0o755)
     book = notebook.build(title=f"{manifest.name} {manifest.version} on Amazon SageMaker",
-                          description=(manifest.data.get("description") or "").strip(), arns=sources.arns,
+                          description=manifest.description, arns=sources.arns,
                           parameters=parameters, recommended=sources.recommended)
     notebook.write(book, output / notebook.NOTEBOOK)
 
     sample_paths = [p for s in samples for p in (s.input, s.output)]
-    urls = file_urls(sources.listing["repository_url"], [*sample_paths, notebook.NOTEBOOK])
+    urls = file_urls(sources.listing.repository_url, [*sample_paths, notebook.NOTEBOOK])
     urls["notebook"] = urls[notebook.NOTEBOOK]
     sample_texts = {p: (output / p).read_text(errors="replace") for p in sample_paths}
     document = changeset.details(sources=sources, usage=texts[usage.USAGE], urls=urls, samples=samples, texts=sample_texts)
-    request = changeset.request(document, product_id=sources.listing.get("product_id"),
+    request = changeset.request(document, product_id=sources.listing.product_id,
                                 name=f"{manifest.package_name} listing")
     (output / changeset.CHANGESET).write_text(json.dumps(request, indent=1) + "\n")
 

@@ -1,7 +1,7 @@
 """The model folder as the image sees it, and model.tar.gz built byte-for-byte reproducibly.
 
-The folder holds the manifest's model files under their own names and `mpkit-model.json`, the
-description the server reads (inference_image/spec.py). For S3 delivery the same folder is
+The folder holds the manifest's model files under their own names and the model's description
+the server reads (contract.MODEL_SPEC_FILE, inference_image/spec.py). For S3 delivery the same folder is
 packed with its files at the archive root (SageMaker extracts it into /opt/ml/model, SM-HOST):
 sorted entries, owner 0, a fixed mtime and a gzip header without a timestamp, so the same files
 always give the same sha256.
@@ -17,55 +17,55 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from inference_image.contract import HANDLER_DIR, MODEL_SPEC_FILE
+from inference_image.spec import Feature as SpecFeature
+from inference_image.spec import ModelSpec
+
 from .errors import ConfigurationError
 from .manifest import Manifest, ManifestError
 
-SPEC_FILE = "mpkit-model.json"
 FIXED_MTIME = 0
 
 
-def model_spec(manifest: Manifest) -> dict:
-    """The content of mpkit-model.json for this manifest (file names as they sit in the folder)."""
+def model_spec(manifest: Manifest) -> ModelSpec:
+    """The model's description for the image, with file names as they sit in the folder."""
     model = manifest.model
-    spec = {
-        "format": 1,
-        "framework": model["framework"],
-        "files": {role: Path(p).name for role, p in model["files"].items()},
-        "features": [
-            {"name": f["name"], "type": f.get("type", "number"), "required": f.get("required", True)}
-            for f in model.get("features", [])
-        ],
-        "output": {"name": (model.get("output") or {}).get("name", "prediction")},
-    }
-    if model.get("handler"):
-        spec["handler"] = "code/" + Path(model["handler"]).name
-    if model.get("check_rows"):
+    check_rows = ()
+    if model.check_rows:
         path = manifest.require_file("model", "check_rows")
         try:
-            spec["check_rows"] = json.loads(path.read_text())
+            check_rows = tuple(tuple(row) for row in json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"{manifest.where('model', 'check_rows')}: model.check_rows: {path} is not JSON: {exc}")
-    return spec
+            raise ConfigurationError(f"{manifest.where('model', 'check_rows')}: model.check_rows: {path} is not JSON: {exc}") from None
+    named = {"output_name": model.output_name} if model.output_name else {}
+    return ModelSpec(
+        framework=model.framework,
+        files={role: path.name for role, path in model.files.items()},
+        features=tuple(SpecFeature(f.name, f.type, f.required) for f in model.features),
+        handler=f"{HANDLER_DIR}/{model.handler.name}" if model.handler else None,
+        check_rows=check_rows,
+        **named,
+    )
 
 
 def stage_model_dir(manifest: Manifest, target: Path) -> Path:
-    """Copy the model files and write mpkit-model.json into `target` (emptied first)."""
+    """Copy the model files and write the model's description into `target` (emptied first)."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     names: dict[str, str] = {}
-    for role in manifest.model["files"]:
+    for role in manifest.model.files:
         source = manifest.require_file("model", "files", role)
-        if source.name in names or source.name == SPEC_FILE:
+        if source.name in names or source.name == MODEL_SPEC_FILE:
             raise ManifestError([f"{manifest.where('model', 'files', role)}: model.files.{role}: "
                                  f"file name {source.name!r} is used twice in the model folder"])
         names[source.name] = role
         shutil.copy2(source, target / source.name)
-    if manifest.model.get("handler"):
+    if manifest.model.handler:
         handler = manifest.require_file("model", "handler")
-        (target / "code").mkdir()
-        shutil.copy2(handler, target / "code" / handler.name)
-    (target / SPEC_FILE).write_text(json.dumps(model_spec(manifest), indent=1, sort_keys=True) + "\n")
+        (target / HANDLER_DIR).mkdir()
+        shutil.copy2(handler, target / HANDLER_DIR / handler.name)
+    (target / MODEL_SPEC_FILE).write_text(model_spec(manifest).to_json())
     return target
 
 

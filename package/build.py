@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .artifact import pack_model, stage_model_dir
+from inference_image.contract import SERVING_CONFIG_FILE
+
+from .artifact import extract_model, pack_model, stage_model_dir
 from .base_image import DEFAULT_BASE, resolve_base
 from .docker_engine import Engine
+from .errors import ConfigurationError
 from .manifest import Manifest
 from .wheelhouse import REQUIREMENTS, ensure_wheelhouse
 
@@ -44,33 +49,25 @@ def build_dir(manifest: Manifest) -> Path:
     return Path(os.environ.get("MPKIT_BUILD_DIR", manifest.root / "build")) / manifest.name
 
 
-def model_mount(manifest: Manifest, tmp: Path) -> Path | None:
-    """For S3 delivery, the real model.tar.gz extracted into `tmp` as SageMaker would extract it
-    to /opt/ml/model; None when the model is baked into the image."""
+@contextlib.contextmanager
+def mounted_model(manifest: Manifest, prefix: str = "mpkit-model-") -> Iterator[Path | None]:
+    """For S3 delivery, the real model.tar.gz extracted (for as long as the block runs) as
+    SageMaker extracts it to /opt/ml/model; None when the model is baked into the image."""
     if manifest.delivery != "s3":
-        return None
-    from .artifact import extract_model
-    from .errors import ConfigurationError
-
+        yield None
+        return
     archive = build_dir(manifest) / "model.tar.gz"
     if not archive.is_file():
         raise ConfigurationError(f"{archive} is missing", hint="run `mpkit build` first")
-    return extract_model(archive, tmp)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield extract_model(archive, Path(tmp))
 
 
-def serving_config(manifest: Manifest) -> dict:
-    serving = manifest.serving
-    config = {
-        "content_types": serving["content_types"],
-        "accept_types": serving["accept_types"],
-        "default_accept": serving.get("default_accept", serving["accept_types"][0]),
-        "max_payload_mb": serving.get("max_payload_mb", 6),
-    }
-    if isinstance(serving.get("workers"), int):
-        config["workers"] = serving["workers"]
-    if serving.get("timeout_s"):
-        config["timeout_s"] = serving["timeout_s"]
-    return config
+def require_image(engine: Engine, image: str, hint: str = "run `mpkit build` first") -> str:
+    """The image, when the engine has it; a ConfigurationError that says how to make it otherwise."""
+    if not engine.image_exists(image):
+        raise ConfigurationError(f"image {image} does not exist", hint=hint)
+    return image
 
 
 def _link_tree(source: Path, target: Path) -> None:
@@ -93,7 +90,7 @@ def stage_context(manifest: Manifest, wheelhouse: Path, model_dir: Path, context
     shutil.copy2(REQUIREMENTS, context / "requirements.txt")
     _link_tree(wheelhouse, context / "wheelhouse")
     shutil.copytree(IMAGE_CODE, context / "inference_image", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
-    (context / "serving.json").write_text(json.dumps(serving_config(manifest), indent=1, sort_keys=True) + "\n")
+    (context / SERVING_CONFIG_FILE).write_text(manifest.serving.config().to_json())
     if manifest.delivery == "image":
         shutil.copytree(model_dir, context / "model")
     else:

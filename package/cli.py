@@ -7,7 +7,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import EXIT_CODES_HELP, ConfigurationError, MpkitError
@@ -38,55 +37,25 @@ def cmd_build(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .build import model_mount
-    from .docker_engine import Engine
+    from .predict import predict, requests_for
 
     manifest = load_manifest(args.manifest)
-    image = args.image or manifest.image
-    if args.file:
-        if not args.content_type:
-            raise ConfigurationError("--file needs --content-type")
-        requests = [(Path(f), args.content_type, args.accept) for f in args.file]
-    else:
-        requests = [(s.file, s.content_type, args.accept or s.accept) for s in manifest.samples]
-        if not requests:
-            raise ConfigurationError(f"{manifest.where('samples')}: the manifest lists no samples; pass --file")
-    for path, _, _ in requests:
-        if not path.is_file():
-            raise ConfigurationError(f"{path}: no such file")
-    env = dict(item.split("=", 1) for item in args.env)
-    say = _say(args)
-    engine = Engine()
-    if not engine.image_exists(image):
-        raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
-    results, failed = [], False
-    with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp:
-        model_dir = model_mount(manifest, Path(tmp))
-        say(f"starting {image} as SageMaker does: `serve`, networking off" + (", model at /opt/ml/model (read-only)" if model_dir else ""))
-        with engine.serve(image, model_dir=model_dir, env=env) as container:
-            ready = container.wait_ready()
-            say(f"/ping answered 200 after {ready:.2f} s")
-            for path, content_type, accept in requests:
-                reply = container.invoke(path.read_bytes(), content_type, accept)
-                failed |= reply.status is None or reply.status >= 300
-                results.append({
-                    "file": str(path), "content_type": content_type, "accept": accept, "status": reply.status,
-                    "response_content_type": reply.content_type, "latency_ms": round(reply.elapsed * 1000, 2),
-                    "body": reply.body.decode(errors="replace") if reply.error is None else None, "error": reply.error,
-                })
-            seconds, code = container.stop()
-            say(f"container stopped in {seconds:.2f} s (exit code {code})")
+    requests = requests_for(manifest, args.file, args.content_type, args.accept)
+    result = predict(manifest, requests, image=args.image, env=dict(item.split("=", 1) for item in args.env),
+                     say=_say(args))
     if args.json:
-        print(json.dumps({"image": image, "startup_seconds": round(ready, 3), "results": results}, indent=1))
+        print(json.dumps(result.to_dict(), indent=1))
     else:
-        for r in results:
-            print(f"\n== {r['file']}  ({r['content_type']} -> {r['accept'] or 'default'}): "
-                  f"{r['status']} {r['response_content_type']}  {r['latency_ms']} ms")
-            print(r["body"].rstrip() if r["body"] is not None else r["error"])
-    return 1 if failed else 0
+        for a in result.answers:
+            print(f"\n== {a.file}  ({a.content_type} -> {a.accept or 'default'}): "
+                  f"{a.status} {a.response_content_type}  {a.latency_ms} ms")
+            print(a.body.rstrip() if a.body is not None else a.error)
+    return 1 if result.failed else 0
 
 
 def cmd_validate(args) -> int:
+    from listing.lint import lint
+    from listing.runner import default_folder
     from validation.runner import validate
 
     from .docker_engine import Engine
@@ -95,18 +64,16 @@ def cmd_validate(args) -> int:
     archive = Path(args.model_archive) if args.model_archive else None
     if archive and not archive.is_file():
         raise ConfigurationError(f"{archive}: no such model archive")
-    say = _say(args)
-    report_dir = Path(args.report_dir)
     listing = Path(args.listing) if args.listing else None
     if listing is None:
-        from .build import build_dir
-
-        written = build_dir(manifest) / "listing"  # `mpkit listing`'s default folder, linted once it exists
+        written = default_folder(manifest)  # `mpkit listing`'s folder, linted once it exists
         listing = written if written.is_dir() else None
     elif not listing.is_dir():
         raise ConfigurationError(f"--listing {listing}: no such folder", hint="write it with `mpkit listing --output DIR`")
+    extra = [(f"the listing folder {listing}", lambda: lint(listing))] if listing else []
+    report_dir = Path(args.report_dir)
     report = validate(manifest, Engine(), image=args.image, model_archive=archive, output=report_dir,
-                      startup_timeout=args.startup_timeout, listing=listing, say=say)
+                      startup_timeout=args.startup_timeout, extra_checks=extra, say=_say(args))
     paths = report.write(report_dir)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
@@ -117,45 +84,35 @@ def cmd_validate(args) -> int:
 
 
 def cmd_transform_local(args) -> int:
-    from validation.transform import job_definition, peak_rss_bytes, run_transform
+    from validation.transform import transform_local
 
-    from .base_image import DEFAULT_BASE, resolve_base
-    from .build import model_mount
-    from .docker_engine import Engine
     from .progress import Progress
 
     manifest = load_manifest(args.manifest)
-    if not manifest.data.get("validation"):
-        raise ConfigurationError(f"{manifest.where()}: the manifest has no `validation:` profile to run")
-    job = job_definition(manifest)
-    for key, value in (("ContentType", args.content_type), ("Accept", args.accept), ("SplitType", args.split_type),
-                       ("BatchStrategy", args.batch_strategy), ("MaxPayloadInMB", args.max_payload_mb),
-                       ("MaxConcurrentTransforms", args.max_concurrent_transforms), ("AssembleWith", args.assemble_with)):
-        if value is not None:
-            job[key] = value
-    source = Path(args.input) if args.input else manifest.resolve(manifest.data["validation"]["input"])
-    if not source.exists():
-        raise ConfigurationError(f"{source}: no such input file or folder")
-    image = args.image or manifest.image
-    say = _say(args)
-    engine = Engine()
-    if not engine.image_exists(image):
-        raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` first")
-    with tempfile.TemporaryDirectory(prefix="mpkit-model-") as tmp, Progress("transform") as progress:
-        model_dir = model_mount(manifest, Path(tmp))
-        result, offered, env = run_transform(engine, image, job, source, Path(args.output), model_dir=model_dir,
-                                             client_image=resolve_base(engine, DEFAULT_BASE, say=say), say=say,
-                                             progress=None if args.json else progress)
-    data = {**result.to_dict(), "execution_parameters": offered, "environment": env, "peak_rss_bytes": peak_rss_bytes()}
+    overrides = {"ContentType": args.content_type, "Accept": args.accept, "SplitType": args.split_type,
+                 "BatchStrategy": args.batch_strategy, "MaxPayloadInMB": args.max_payload_mb,
+                 "MaxConcurrentTransforms": args.max_concurrent_transforms, "AssembleWith": args.assemble_with}
+    with Progress("transform") as progress:
+        run = transform_local(manifest, output=Path(args.output), source=Path(args.input) if args.input else None,
+                              image=args.image, overrides=overrides, say=_say(args),
+                              progress=None if args.json else progress)
+    data = run.to_dict()
     if args.json:
         print(json.dumps(data, indent=1))
     else:
-        for f in result.files:
+        for f in run.result.files:
             status = f"-> {f.output}" if f.error is None else f"FAILED: {f.error}"
             print(f"{f.input}: {f.records_in} records in, {f.records_out} out, {f.requests} requests {status}")
-        print(f"{result.records} records in {result.seconds:.2f} s ({data['records_per_s']} records/s); "
-              f"peak memory of this process {data['peak_rss_bytes'] / 1e6:.0f} MB")
-    return 0 if result.ok else 1
+        print(f"{run.result.records} records in {run.result.seconds:.2f} s ({data['records_per_s']} records/s); "
+              f"peak memory of this process {run.peak_rss_bytes / 1e6:.0f} MB")
+    return 0 if run.ok else 1
+
+
+def _target_name(args, target=None) -> str:
+    """The publish record's folder for this run's target."""
+    if args.local:
+        return "local"
+    return "emulator" if (target.endpoint_url if target else args.endpoint_url) else "aws"
 
 
 def _target(args, manifest):
@@ -165,37 +122,32 @@ def _target(args, manifest):
     from .aws import Target
     from .local_target import LocalTarget
 
-    region = args.region or manifest.publish.get("region")
+    region = args.region or manifest.publish.region
     if args.local:
         return LocalTarget(manifest.root / ".mpkit" / "local", region=region, say=_say(args))
     return contextlib.nullcontext(Target(region=region, profile=args.profile, endpoint_url=args.endpoint_url,
                                          registry=args.registry, local=bool(args.registry)))
 
 
-def _record_path(args, manifest, target) -> Path:
-    if args.record:
-        return Path(args.record)
-    where = "local" if args.local else ("emulator" if target.endpoint_url else "aws")
-    return manifest.root / ".mpkit" / "publish" / where / f"{manifest.package_name}.json"
-
-
 def cmd_publish(args) -> int:
     from .aws import Aws
     from .docker_engine import Engine
-    from .local_target import seed_role
+    from .local_target import LocalMode
+    from .publish_modes import AwsMode, DryRun
     from .publish_record import PublishRecord
     from .publisher import Publisher
 
     manifest = load_manifest(args.manifest)
-    say = _say(args)
     with _target(args, manifest) as target:
-        aws = Aws(target)
-        if args.local:
-            seed_role(aws, (manifest.data.get("validation") or {}).get("role"), say=say)
-        record = PublishRecord.load(_record_path(args, manifest, target), persist=not args.dry_run)
-        publisher = Publisher(manifest, aws, Engine(), record, report_dir=Path(args.report_dir),
-                              validate=not args.skip_validate, dry_run=args.dry_run, wait=not args.no_wait,
-                              wait_timeout=args.wait_timeout, show_progress=not args.json, say=say)
+        mode = LocalMode() if target.local else AwsMode()
+        if args.dry_run:
+            mode = DryRun(mode)
+        path = Path(args.record) if args.record else PublishRecord.path_for(
+            manifest.root, manifest.package_name, _target_name(args, target))
+        record = PublishRecord.load(path, persist=not args.dry_run)
+        publisher = Publisher(manifest, Aws(target), Engine(), record, report_dir=Path(args.report_dir), mode=mode,
+                              validate=not args.skip_validate, wait=not args.no_wait, wait_timeout=args.wait_timeout,
+                              show_progress=not args.json, say=_say(args))
         result = publisher.run()
     if args.json:
         print(json.dumps(result.to_dict(), indent=1, default=str))
@@ -245,50 +197,33 @@ def cmd_status(args) -> int:
 
 
 def cmd_listing(args) -> int:
-    from listing.sources import default_record, gather
-    from listing.writer import write_listing
+    from listing.runner import make_listing
 
-    from .build import build_dir
-    from .docker_engine import Engine
+    from .aws import Target
+    from .report import failure_lines
 
     manifest = load_manifest(args.manifest)
-    say = _say(args)
-    target = "local" if args.local else ("emulator" if args.endpoint_url else "aws")
-    record = Path(args.record) if args.record else default_record(manifest, target)
-    sources = gather(manifest, record_path=record, report_path=Path(args.report) if args.report else None)
-    output = Path(args.output) if args.output else build_dir(manifest) / "listing"
-    image = args.image or manifest.image
-    engine = Engine()
-    if not engine.image_exists(image):
-        raise ConfigurationError(f"image {image} does not exist", hint="run `mpkit build` (or `mpkit publish`) first")
-    say(f"listing for {sources.arn} (record {record}, report {sources.report_path})")
-    result = write_listing(sources, engine, output=output, image=image, say=say)
-    runs = []
-    if args.submit and result.ok:
-        from listing.submit import submit
-
-        from .aws import Aws, Target
-
-        # The Catalog API has one endpoint, in us-east-1, whatever Region the package is in.
-        aws = Aws(Target(region="us-east-1", profile=args.profile, endpoint_url=args.endpoint_url))
-        runs = submit(aws, result.changeset_request, apply=args.apply, say=say)
+    submit_to = Target(profile=args.profile, endpoint_url=args.endpoint_url) if args.submit else None
+    run = make_listing(manifest, target=_target_name(args), record=Path(args.record) if args.record else None,
+                       report=Path(args.report) if args.report else None,
+                       output=Path(args.output) if args.output else None, image=args.image, submit_to=submit_to,
+                       apply=args.apply, say=_say(args))
+    result = run.result
     if args.json:
-        print(json.dumps({**result.to_dict(), "submitted": runs}, indent=1, default=str))
+        print(json.dumps(run.to_dict(), indent=1, default=str))
     else:
         print(f"\nlisting folder: {result.folder}")
         for name in result.files:
             print(f"  {name}")
-        from validation.report import failure_lines
-
         for line in failure_lines(result.checks):
             print(line)
         passed = sum(c.status == "pass" for c in result.checks)
         print(f"lint: {passed} of {len(result.checks)} checks pass")
-        for run in runs:
-            print(f"change set {run['id']} ({run['intent']}): {run['status']}")
-        if args.submit and not args.apply and runs:
+        for submitted in run.submitted:
+            print(f"change set {submitted['id']} ({submitted['intent']}): {submitted['status']}")
+        if args.submit and not args.apply and run.submitted:
             print("validated only; nothing changed in AWS Marketplace. Add --apply to apply it.")
-    if not result.ok:
+    if not run.ok:
         if args.submit:
             print("not submitted: the lint failed", file=sys.stderr)
         return 9

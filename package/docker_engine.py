@@ -21,7 +21,6 @@ import io
 import json
 import shutil
 import socket
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -33,61 +32,11 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from . import sidecar_relay
 from .errors import BuildError, ContainerError, DockerUnavailable
 
-SIDECAR = r"""
-import base64, http.client, json, os, socket, sys, threading, time
-lock = threading.Lock()
-PORT = int(sys.argv[1])
-def pump(src, dst):
-    try:
-        while True:
-            data = src.recv(262144)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    try:
-        dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
-def relay_socket(path):
-    server = socket.socket(socket.AF_UNIX)
-    server.bind(path + ".tmp")
-    os.chmod(path + ".tmp", 0o777)
-    os.rename(path + ".tmp", path)
-    server.listen(128)
-    while True:
-        client, _ = server.accept()
-        try:
-            upstream = socket.create_connection(("127.0.0.1", PORT))
-        except OSError:
-            client.close()
-            continue
-        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
-        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
-if os.path.isdir("/mpkit-relay"):
-    threading.Thread(target=relay_socket, args=("/mpkit-relay/http.sock",), daemon=True).start()
-def handle(req):
-    t0 = time.monotonic()
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", req["port"], timeout=req["timeout"])
-        conn.request(req["method"], req["path"], body=base64.b64decode(req["body"]), headers=req["headers"])
-        r = conn.getresponse()
-        data = r.read()
-        out = {"status": r.status, "headers": dict(r.getheaders()), "body": base64.b64encode(data).decode()}
-        conn.close()
-    except Exception as e:
-        out = {"error": type(e).__name__ + ": " + str(e)}
-    out["id"] = req["id"]
-    out["elapsed"] = time.monotonic() - t0
-    with lock:
-        sys.stdout.write(json.dumps(out) + "\n")
-        sys.stdout.flush()
-for line in sys.stdin:
-    threading.Thread(target=handle, args=(json.loads(line),), daemon=True).start()
-"""
+# The relay runs in the sidecar as source text: a real module of this package, linted and tested.
+SIDECAR = Path(__file__).with_name("sidecar_relay.py").read_text()
 
 
 @dataclass
@@ -123,16 +72,29 @@ class Sidecar:
 
     SOCKET_WAIT_S = 5
 
-    def __init__(self, target_id: str, image: str, port: int):
+    def __init__(self, engine: "Engine", target_id: str, image: str, port: int, use_socket: bool = True):
         self.port = port
         self.folder = tempfile.mkdtemp(prefix="mpkit-relay-")
-        self.socket_path = f"{self.folder}/http.sock"
-        self._socket_ok: bool | None = None
+        self.socket_path = f"{self.folder}/{sidecar_relay.SOCKET_NAME}"
+        # None: decided on first use; False: the stdin channel only (as on Docker Desktop).
+        self._socket_ok: bool | None = None if use_socket else False
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="mpkit-relay")
-        self.process = subprocess.Popen(
-            ["docker", "run", "-i", "--rm", "--network", f"container:{target_id}", "--entrypoint", "python3",
-             "-v", f"{self.folder}:/mpkit-relay", image, "-u", "-c", SIDECAR, str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        api = engine.client.api
+        # Through the engine's API like every other container: stdin kept open and attached, so the
+        # JSON-line channel works wherever the engine is (StdinOnce: closing it ends the relay).
+        self._api = api
+        self._id = api.create_container(
+            image, command=["-u", "-c", SIDECAR, str(port)], entrypoint=["python3"], stdin_open=True, detach=False,
+            host_config=api.create_host_config(
+                network_mode=f"container:{target_id}", auto_remove=True,
+                binds={self.folder: {"bind": sidecar_relay.RELAY_FOLDER, "mode": "rw"}} if use_socket else None),
+        )["Id"]
+        attached = api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+        self._stream = getattr(attached, "_sock", attached)
+        self._attached = attached
+        api.start(self._id)
+        self._exited = threading.Event()
+        self._stderr = b""
         self._pending: dict[int, Future] = {}
         self._next = 0
         self._lock = threading.Lock()
@@ -150,7 +112,7 @@ class Sidecar:
                             probe.connect(self.socket_path)
                         self._socket_ok = True
                     except OSError:
-                        if time.monotonic() > deadline or self.process.poll() is not None:
+                        if time.monotonic() > deadline or self._exited.is_set():
                             self._socket_ok = False
                         else:
                             time.sleep(0.02)
@@ -169,16 +131,41 @@ class Sidecar:
         finally:
             conn.close()
 
+    def _recv(self, size: int) -> bytes:
+        data = b""
+        while len(data) < size:
+            chunk = self._stream.recv(size - len(data))
+            if not chunk:
+                return b""
+            data += chunk
+        return data
+
     def _read(self) -> None:
-        for line in self.process.stdout:
-            data = json.loads(line)
-            future = self._pending.pop(data["id"], None)
-            if future is not None:
-                future.set_result(Reply(data.get("status"), data.get("headers", {}),
-                                        base64.b64decode(data.get("body", "")), data["elapsed"], data.get("error")))
-        for future in list(self._pending.values()):
-            if not future.done():
-                future.set_result(Reply(None, error="the sidecar exited: " + self.process.stderr.read().decode()[-500:]))
+        """Demultiplex the attach stream (8-byte frame headers: stream, size) into answer lines."""
+        line = b""
+        try:
+            while header := self._recv(8):
+                data = self._recv(int.from_bytes(header[4:8], "big"))
+                if header[0] == 2:
+                    self._stderr = (self._stderr + data)[-2000:]
+                    continue
+                line += data
+                while b"\n" in line:
+                    text, line = line.split(b"\n", 1)
+                    self._answer(json.loads(text))
+        except OSError:
+            pass
+        finally:
+            self._exited.set()
+            for future in list(self._pending.values()):
+                if not future.done():
+                    future.set_result(Reply(None, error="the sidecar exited: " + self._stderr.decode(errors="replace")[-500:]))
+
+    def _answer(self, data: dict) -> None:
+        future = self._pending.pop(data["id"], None)
+        if future is not None:
+            future.set_result(Reply(data.get("status"), data.get("headers", {}), base64.b64decode(data.get("body", "")),
+                                    data["elapsed"], data.get("error")))
 
     def submit(self, method: str, path: str, body: bytes = b"", headers: dict | None = None, timeout: float = 90) -> Future:
         if self._socket_usable():
@@ -191,9 +178,8 @@ class Sidecar:
             line = json.dumps({"id": rid, "method": method, "path": path, "headers": headers or {},
                                "body": base64.b64encode(body).decode(), "port": self.port, "timeout": timeout})
             try:
-                self.process.stdin.write(line.encode() + b"\n")
-                self.process.stdin.flush()
-            except BrokenPipeError:
+                self._stream.sendall(line.encode() + b"\n")
+            except OSError:
                 self._pending.pop(rid, None)
                 future.set_result(Reply(None, error="the sidecar is gone"))
         return future
@@ -205,14 +191,15 @@ class Sidecar:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(OSError):
+            self._stream.shutdown(socket.SHUT_WR)  # EOF on the relay's stdin: it exits
         try:
-            self.process.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+            self._api.wait(self._id, timeout=10)
+        except Exception:  # a relay that will not end is killed, whatever the engine says
+            with contextlib.suppress(docker.errors.APIError):
+                self._api.kill(self._id)
+        with contextlib.suppress(OSError):
+            self._attached.close()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -230,7 +217,7 @@ class ServingContainer:
         self.container = engine.client.containers.run(
             image, ["serve"], detach=True, network_mode="none", volumes=volumes or None, environment=env or {},
             labels={"mpkit": "serving"}, init=False)
-        self.sidecar = Sidecar(self.container.id, client_image or image, port)
+        self.sidecar = Sidecar(engine, self.container.id, client_image or image, port)
         self.stopped = False
 
     def __enter__(self) -> "ServingContainer":

@@ -10,8 +10,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from validation import rules
-
+from . import rules
 from .aws import Aws
 from .errors import AwsError
 
@@ -33,7 +32,7 @@ class ScanResult:
         rows = [("SEVERITY", "FINDING", "PACKAGE", "VERSION")]
         rows += [(f["severity"], f["name"], f["package"], f["version"]) for f in self.findings]
         widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
-        return "\n".join("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
+        return "\n".join("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows)
 
     def to_dict(self) -> dict:
         return {"status": self.status, "counts": self.counts, "findings": self.findings, "description": self.description}

@@ -1,20 +1,24 @@
-"""manifest.yaml, read and checked once, into a frozen Manifest; every error names its line.
+"""manifest.yaml, read and checked once, into a frozen Manifest of typed sections; every error
+names its line.
 
 The schema (manifest.schema.json) says what shape the file has; this module adds the rules the
 schema cannot say (a default accept among the accept types, samples in declared types, feature
-names unique) and resolves paths against the manifest's folder.
+names unique), sets each default once, and resolves paths against the manifest's folder. Nothing
+outside this module reads the raw mapping.
 """
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
 import yaml
+
+from inference_image.contract import DEFAULT_MAX_PAYLOAD_MB, MIB, ServingConfig, default_accept
+from inference_image.spec import NUMBER
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 
@@ -58,10 +62,130 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str = NUMBER
+    required: bool = True
+    unit: str | None = None
+    description: str | None = None
+    range: tuple | None = None  # the training data's range: informative, not enforced
+    categories: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Training:
+    script: str | None = None
+    metrics: Path | None = None
+    data: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    framework: str
+    files: dict  # role -> resolved path
+    handler: Path | None = None
+    check_rows: Path | None = None
+    delivery: str = "image"  # image: baked in; s3: model.tar.gz extracted to /opt/ml/model
+    features: tuple = ()
+    output_name: str | None = None  # None: not declared; the image then calls it "prediction"
+    output_description: str | None = None
+    training: Training = Training()
+
+
+@dataclass(frozen=True)
+class Serving:
+    content_types: tuple
+    accept_types: tuple
+    default_accept: str  # contract.default_accept: the declared one, else the first accept type
+    max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB  # SM-BATCH default, API-RT 6 MiB
+    timeout_s: int | None = None
+    workers: int | None = None  # None: one per CPU ("auto")
+
+    @property
+    def max_payload_bytes(self) -> int:
+        return self.max_payload_mb * MIB
+
+    def config(self) -> ServingConfig:
+        """What the image is baked with (inference_image/contract.py)."""
+        return ServingConfig(content_types=self.content_types, accept_types=self.accept_types,
+                             default_accept=self.default_accept, max_payload_mb=self.max_payload_mb,
+                             workers=self.workers, timeout_s=self.timeout_s)
+
+
+@dataclass(frozen=True)
+class InstanceTypes:
+    realtime: tuple
+    batch: tuple
+
+    @property
+    def all(self) -> tuple:
+        return (*self.realtime, *self.batch)
+
+
+@dataclass(frozen=True)
+class ValidationProfile:
+    """The batch transform job AWS runs to certify the package. None means "not set": SageMaker
+    then takes the container's /execution-parameters, else its own defaults (SM-BATCH)."""
+
+    input: Path
+    content_type: str
+    instance_type: str
+    split_type: str | None = None
+    batch_strategy: str | None = None
+    max_payload_mb: int | None = None
+    max_concurrent_transforms: int | None = None
+    accept: str | None = None
+    assemble_with: str | None = None
+    instance_count: int = 1
+    role: str | None = None
+    environment: dict = field(default_factory=dict)
+
+    def job_definition(self) -> dict:
+        """As TransformJobDefinition values (None where unset)."""
+        return {"ContentType": self.content_type, "Accept": self.accept, "SplitType": self.split_type,
+                "BatchStrategy": self.batch_strategy, "MaxPayloadInMB": self.max_payload_mb,
+                "MaxConcurrentTransforms": self.max_concurrent_transforms, "AssembleWith": self.assemble_with,
+                "Environment": dict(self.environment)}
+
+
+@dataclass(frozen=True)
+class Publish:
+    region: str | None = None
+    repository: str = ""  # default: the product's name
+    bucket: str | None = None  # default (made from the account): mpkit-ACCOUNT-REGION
+    prefix: str = ""  # default: the product's name
+    tags: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Listing:
+    use_cases: tuple
+    limitations: str
+    repository_url: str
+    access_role_arn: str
+    sample_notebook_url: str | None = None
+    product_id: str | None = None
+    release_notes: str | None = None
+    recommended_realtime: str | None = None  # default: the first real-time instance type
+    recommended_batch: str | None = None  # default: the first batch instance type
+    model_package_arns: dict = field(default_factory=dict)  # Region -> ARN
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
-    data: dict
     lines: dict = field(repr=False)
+    name: str
+    version: str
+    description: str
+    model: ModelSection
+    serving: Serving
+    instance_types: InstanceTypes
+    validation: ValidationProfile | None
+    publish: Publish
+    listing: Listing | None
+    samples: tuple
+    _raw: dict = field(repr=False, compare=False)
 
     # ---- where things are
     @property
@@ -70,23 +194,12 @@ class Manifest:
 
     def where(self, *field_path) -> str:
         """`manifest.yaml:LINE` for a field, or the nearest enclosing field that has a line."""
-        path = tuple(field_path)
-        while path and path not in self.lines:
-            path = path[:-1]
-        return f"{self.path}:{self.lines.get(path, 1)}"
+        return _where(self.path, self.lines, field_path)
 
     def resolve(self, relative: str) -> Path:
         return (self.root / relative).resolve()
 
-    # ---- the product
-    @property
-    def name(self) -> str:
-        return self.data["name"]
-
-    @property
-    def version(self) -> str:
-        return self.data["version"]
-
+    # ---- names
     @property
     def image(self) -> str:
         """The tag `mpkit build` gives the product's image, and every command's default image."""
@@ -99,37 +212,87 @@ class Manifest:
         return f"{self.name}-{re.sub(r'[^A-Za-z0-9]+', '-', self.version).strip('-')}"
 
     @property
-    def model(self) -> dict:
-        return self.data["model"]
-
-    @property
     def delivery(self) -> str:
-        return self.model.get("delivery", "image")
-
-    @property
-    def serving(self) -> dict:
-        return self.data["serving"]
-
-    @property
-    def publish(self) -> dict:
-        return self.data.get("publish") or {}
-
-    @property
-    def samples(self) -> list[Sample]:
-        return [Sample(self.resolve(s["file"]), s["content_type"], s.get("accept")) for s in self.data.get("samples", [])]
+        return self.model.delivery
 
     def model_files(self) -> dict[str, Path]:
-        return {role: self.resolve(p) for role, p in self.model["files"].items()}
+        return dict(self.model.files)
 
     def require_file(self, *field_path) -> Path:
         """The file a field names; a ManifestError naming field and line when it is missing."""
-        node = self.data
+        node = self._raw
         for part in field_path:
             node = node[part]
         path = self.resolve(node)
         if not path.is_file():
             raise ManifestError([f"{self.where(*field_path)}: {_dotted(field_path)}: file {node!r} not found ({path})"])
         return path
+
+
+def _where(path: Path, lines: dict, field_path) -> str:
+    field_path = tuple(field_path)
+    while field_path and field_path not in lines:
+        field_path = field_path[:-1]
+    return f"{path}:{lines.get(field_path, 1)}"
+
+
+def _sections(path: Path, data: dict, lines: dict) -> Manifest:
+    """The typed sections, each default set here once."""
+    root = path.parent
+
+    def resolve(relative):
+        return (root / relative).resolve() if relative else None
+
+    model = data["model"]
+    output = model.get("output") or {}
+    training = model.get("training") or {}
+    features = tuple(
+        Feature(name=f["name"], type=f.get("type", NUMBER), required=f.get("required", True), unit=f.get("unit"),
+                description=f.get("description"), range=tuple(f["range"]) if f.get("range") else None,
+                categories=tuple(f["categories"]) if f.get("categories") else None)
+        for f in model.get("features") or [])
+    serving = data["serving"]
+    workers = serving.get("workers")
+    validation = data.get("validation")
+    publish = data.get("publish") or {}
+    listing = data.get("listing")
+    recommended = (listing or {}).get("recommended") or {}
+    return Manifest(
+        path=path, lines=lines, name=data["name"], version=data["version"],
+        description=(data.get("description") or "").strip(),
+        model=ModelSection(
+            framework=model["framework"], files={role: resolve(p) for role, p in model["files"].items()},
+            handler=resolve(model.get("handler")), check_rows=resolve(model.get("check_rows")),
+            delivery=model.get("delivery", "image"), features=features,
+            output_name=output.get("name"), output_description=output.get("description"),
+            training=Training(script=training.get("script"), metrics=resolve(training.get("metrics")),
+                              data=training.get("data"))),
+        serving=Serving(
+            content_types=tuple(serving["content_types"]), accept_types=tuple(serving["accept_types"]),
+            default_accept=default_accept(serving["accept_types"], serving.get("default_accept")),
+            max_payload_mb=serving.get("max_payload_mb", DEFAULT_MAX_PAYLOAD_MB), timeout_s=serving.get("timeout_s"),
+            workers=workers if isinstance(workers, int) else None),
+        instance_types=InstanceTypes(realtime=tuple(data["instance_types"]["realtime"]),
+                                     batch=tuple(data["instance_types"]["batch"])),
+        validation=None if not validation else ValidationProfile(
+            input=resolve(validation["input"]), content_type=validation["content_type"],
+            instance_type=validation["instance_type"], split_type=validation.get("split_type"),
+            batch_strategy=validation.get("batch_strategy"), max_payload_mb=validation.get("max_payload_mb"),
+            max_concurrent_transforms=validation.get("max_concurrent_transforms"), accept=validation.get("accept"),
+            assemble_with=validation.get("assemble_with"), instance_count=validation.get("instance_count", 1),
+            role=validation.get("role"), environment=dict(validation.get("environment") or {})),
+        publish=Publish(region=publish.get("region"), repository=publish.get("repository") or data["name"],
+                        bucket=publish.get("bucket"), prefix=(publish.get("prefix") or data["name"]).strip("/"),
+                        tags=dict(publish.get("tags") or {})),
+        listing=None if not listing else Listing(
+            use_cases=tuple(listing["use_cases"]), limitations=listing["limitations"],
+            repository_url=listing["repository_url"], access_role_arn=listing["access_role_arn"],
+            sample_notebook_url=listing.get("sample_notebook_url"), product_id=listing.get("product_id"),
+            release_notes=listing.get("release_notes"), recommended_realtime=recommended.get("realtime"),
+            recommended_batch=recommended.get("batch"), model_package_arns=dict(listing.get("model_package_arns") or {})),
+        samples=tuple(Sample(resolve(s["file"]), s["content_type"], s.get("accept")) for s in data.get("samples", [])),
+        _raw=data,
+    )
 
 
 def _semantic_problems(data: dict, where) -> list[str]:
@@ -171,15 +334,17 @@ def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
     if not isinstance(data, dict):
         raise ManifestError([f"{path}:1: the manifest must be a mapping of fields"])
     lines = _positions(node)
-    probe = Manifest(path, data, lines)
+
+    def where(*field_path):
+        return _where(path, lines, field_path)
 
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
     errors = sorted(validator.iter_errors(data), key=lambda e: (lines.get(tuple(e.absolute_path), 0), list(e.absolute_path)))
     if errors:
         raise ManifestError([
-            f"{probe.where(*e.absolute_path)}: {_dotted(e.absolute_path)}: {e.message}" for e in errors
+            f"{where(*e.absolute_path)}: {_dotted(e.absolute_path)}: {e.message}" for e in errors
         ])
-    problems = _semantic_problems(data, probe.where)
+    problems = _semantic_problems(data, where)
     if problems:
         raise ManifestError(problems)
-    return probe
+    return _sections(path, data, lines)

@@ -10,8 +10,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from validation.transform import job_definition
-
 from .manifest import Manifest
 
 PROFILE_NAME = "validation"
@@ -34,9 +32,8 @@ def create_request(manifest: Manifest, where: Locations, tags: dict[str, str] | 
     container = {"Image": where.image, "ImageDigest": where.image_digest}
     if where.model_data_url:
         container["ModelDataUrl"] = where.model_data_url
-    serving, types = manifest.serving, manifest.data["instance_types"]
-    v = manifest.data["validation"]
-    job = job_definition(manifest)
+    serving, types, v = manifest.serving, manifest.instance_types, manifest.validation
+    job = v.job_definition()
     transform_input = {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": where.validation_input}},
                        "ContentType": job["ContentType"], "CompressionType": "None"}
     if job["SplitType"]:
@@ -47,7 +44,7 @@ def create_request(manifest: Manifest, where: Locations, tags: dict[str, str] | 
     if job["AssembleWith"]:
         transform_output["AssembleWith"] = job["AssembleWith"]
     definition = {"TransformInput": transform_input, "TransformOutput": transform_output,
-                  "TransformResources": {"InstanceType": v["instance_type"], "InstanceCount": v.get("instance_count", 1)}}
+                  "TransformResources": {"InstanceType": v.instance_type, "InstanceCount": v.instance_count}}
     for key in ("MaxConcurrentTransforms", "MaxPayloadInMB", "BatchStrategy"):
         if job[key] is not None:
             definition[key] = job[key]
@@ -55,16 +52,16 @@ def create_request(manifest: Manifest, where: Locations, tags: dict[str, str] | 
         definition["Environment"] = dict(job["Environment"])
     request = {
         "ModelPackageName": manifest.package_name,
-        "ModelPackageDescription": " ".join(manifest.data.get("description", "").split()),
+        "ModelPackageDescription": " ".join(manifest.description.split()),
         "InferenceSpecification": {
             "Containers": [container],
-            "SupportedTransformInstanceTypes": list(types["batch"]),
-            "SupportedRealtimeInferenceInstanceTypes": list(types["realtime"]),
-            "SupportedContentTypes": list(serving["content_types"]),
-            "SupportedResponseMIMETypes": list(serving["accept_types"]),
+            "SupportedTransformInstanceTypes": list(types.batch),
+            "SupportedRealtimeInferenceInstanceTypes": list(types.realtime),
+            "SupportedContentTypes": list(serving.content_types),
+            "SupportedResponseMIMETypes": list(serving.accept_types),
         },
         "ValidationSpecification": {
-            "ValidationRole": v.get("role") or "",
+            "ValidationRole": v.role or "",
             "ValidationProfiles": [{"ProfileName": PROFILE_NAME, "TransformJobDefinition": definition}],
         },
         "CertifyForMarketplace": True,
@@ -99,7 +96,7 @@ def differences(request: dict, described: dict, skip: tuple[str, ...] = ()) -> l
                 walk(f"{path}.{key}" if path else key, value, have.get(key))
         elif isinstance(want, list) and isinstance(have, list) and len(want) == len(have) and \
                 all(isinstance(x, dict) for x in want):
-            for i, (a, b) in enumerate(zip(want, have)):
+            for i, (a, b) in enumerate(zip(want, have, strict=True)):
                 walk(f"{path}[{i}]", a, b)
         elif want != have and not (want in ("", [], {}) and have is None):
             out.append(f"{path}: published {json.dumps(have)}, now {json.dumps(want)}")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from validation import rules, static_checks
+from validation import static_checks
 
+from . import rules
 from .aws import Aws
 from .ecr import registry_of
 from .errors import AwsError, ConfigurationError, PublishRefused
@@ -23,13 +24,15 @@ class Where:
     bucket: str
     bucket_exists: bool  # in this Region (one elsewhere is refused)
     prefix: str
-    offline: str | None = None  # dry run only: why AWS could not be read (nothing is assumed to exist)
+    offline: str | None = None  # offline_ok only: why AWS could not be read (nothing is assumed to exist)
 
 
-def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print) -> Where:
+def preflight(manifest: Manifest, aws: Aws, *, offline_ok: bool = False, say=print) -> Where:
+    """The manifest's rules, then the account, Region, role, repository and bucket. With `offline_ok`
+    (a dry run) AWS may not answer: the plan then assumes that nothing exists yet."""
     lines = [f"{c.id}: {c.rule}: {c.measured} ({c.hint})"
              for c in static_checks.manifest_checks(manifest) if c.status == "fail"]
-    role = (manifest.data.get("validation") or {}).get("role")
+    role = manifest.validation.role if manifest.validation else None
     if not role:
         lines.append(f"{manifest.where('validation')}: validation.role: publishing needs the ValidationRole's ARN "
                      f"(arn:aws:iam::<account>:role/<name>)")
@@ -38,7 +41,7 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
                              hint="fix the manifest; `mpkit validate` shows every rule with its source")
 
     region = aws.region
-    wanted = manifest.publish.get("region")
+    wanted = manifest.publish.region
     if wanted and wanted != region:
         raise PublishRefused(
             f"{manifest.where('publish', 'region')}: publish.region is {wanted}, but the AWS configuration points at "
@@ -51,7 +54,7 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
     try:
         account = aws.call("sts", "get_caller_identity")["Account"]
     except (AwsError, ConfigurationError) as exc:
-        if not dry_run:
+        if not offline_ok:
             raise
         account, offline = role.split(":")[4], str(exc)
         say(f"  (dry run) AWS did not answer ({exc}); assuming account {account} from the validation role "
@@ -70,10 +73,10 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
             raise PublishRefused(f"{manifest.where('validation', 'role')}: the validation role {role} does not exist",
                                  hint="create it with a trust policy for sagemaker.amazonaws.com, "
                                  "and S3 read/write on the bucket") from exc
-        if not dry_run:
+        if not offline_ok:
             raise
 
-    repository = manifest.publish.get("repository") or manifest.name
+    repository = manifest.publish.repository
     if "/" in repository and "." in repository.split("/", 1)[0]:
         owner = registry_of(repository)
         if owner is None:
@@ -94,8 +97,8 @@ def preflight(manifest: Manifest, aws: Aws, *, dry_run: bool = False, say=print)
         raise PublishRefused(f"{manifest.where('publish', 'repository')}: {repository!r} is not a valid ECR repository name",
                              hint="lower-case letters, digits, and . _ - / between them")
 
-    bucket = manifest.publish.get("bucket") or default_bucket(account, region)
+    bucket = manifest.publish.bucket or default_bucket(account, region)
     bucket_exists = False if offline else S3Store(aws, bucket).check_region()
-    prefix = (manifest.publish.get("prefix") or manifest.name).strip("/")
+    prefix = manifest.publish.prefix
     return Where(account=account, region=region, repository=repository, bucket=bucket, bucket_exists=bucket_exists,
                  prefix=prefix, offline=offline)

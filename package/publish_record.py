@@ -1,20 +1,119 @@
 """The publish record: what a publish has made so far (ARNs, digests, S3 URIs, sha256s), written
-after every step, so a run cut off anywhere leaves it and the next run carries on from it."""
+after every step, so a run cut off anywhere leaves it and the next run carries on from it.
+
+Each step's facts have one typed definition here; the publisher writes them, the listing and
+the buyer side read them, through the same types. The file is JSON:
+`{"package_name", "account", "region", "target", "steps": {STEP: {...facts, "at"}}}`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import ClassVar
+
+TARGETS = ("local", "emulator", "aws")
+
+
+@dataclass(frozen=True)
+class Step:
+    """A finished step. `name` is its key in the record; `at` when it finished."""
+
+    name: ClassVar[str] = ""
+    at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "at"}
+
+    def __bool__(self) -> bool:
+        return self.at is not None
+
+
+@dataclass(frozen=True)
+class BuildStep(Step):
+    name: ClassVar[str] = "build"
+    image_id: str | None = None
+    content_hash: str | None = None
+    tag: str | None = None  # VERSION-CONTENTHASH
+    model_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidationStep(Step):
+    name: ClassVar[str] = "validation"
+    image_id: str | None = None
+    inputs: str | None = None  # sha256 of the manifest and the files it names
+    passed: bool = False
+    report: str | None = None  # validation.json
+    summary: dict = field(default_factory=dict)
+    batch_ok: bool = False
+    batch_records: int | None = None
+
+
+@dataclass(frozen=True)
+class RepositoryStep(Step):
+    name: ClassVar[str] = "repository"
+    uri: str | None = None
+    arn: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageStep(Step):
+    name: ClassVar[str] = "image"
+    uri: str | None = None  # repository@sha256:... once pushed
+    digest: str | None = None
+    tag: str | None = None
+
+
+@dataclass(frozen=True)
+class ScanStep(Step):
+    name: ClassVar[str] = "scan"
+    digest: str | None = None
+    status: str | None = None
+    counts: dict = field(default_factory=dict)
+    clean: bool = False
+
+
+@dataclass(frozen=True)
+class UploadStep(Step):
+    """An S3 upload; the record keys it by its label (model_artifact, validation_input)."""
+
+    uri: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class PackageStep(Step):
+    name: ClassVar[str] = "package"
+    arn: str | None = None
+    request_sha256: str | None = None
+    client_token: str | None = None
+    existing: bool = False  # found published with the same inputs
 
 
 class PublishRecord:
     def __init__(self, path: Path, data: dict | None = None, persist: bool = True):
         self.path = path
-        self.data = data or {"steps": {}}
+        self._data = data or {"steps": {}}
+        self._data.setdefault("steps", {})
         self.persist = persist  # a dry run reads the record and writes nothing
+
+    @staticmethod
+    def path_for(root: Path, package_name: str, target: str) -> Path:
+        """Where `mpkit publish` keeps the record of a package for a target (local, emulator, aws)."""
+        if target not in TARGETS:
+            raise ValueError(f"target {target!r} is not one of {TARGETS}")
+        return root / ".mpkit" / "publish" / target / f"{package_name}.json"
 
     @classmethod
     def load(cls, path: Path, persist: bool = True) -> "PublishRecord":
@@ -27,21 +126,62 @@ class PublishRecord:
                     path.rename(path.with_suffix(".unreadable.json"))
         return cls(path, persist=persist)
 
-    def step(self, name: str) -> dict:
-        return self.data["steps"].get(name) or {}
+    # ---- what the record says
+    @property
+    def package_name(self) -> str | None:
+        return self._data.get("package_name")
 
-    def done(self, name: str, **facts) -> None:
+    @property
+    def region(self) -> str | None:
+        return self._data.get("region")
+
+    @property
+    def build(self) -> BuildStep:
+        return self._step(BuildStep)
+
+    @property
+    def validation(self) -> ValidationStep:
+        return self._step(ValidationStep)
+
+    @property
+    def repository(self) -> RepositoryStep:
+        return self._step(RepositoryStep)
+
+    @property
+    def image(self) -> ImageStep:
+        return self._step(ImageStep)
+
+    @property
+    def scan(self) -> ScanStep:
+        return self._step(ScanStep)
+
+    @property
+    def package(self) -> PackageStep:
+        return self._step(PackageStep)
+
+    def upload(self, label: str) -> UploadStep:
+        return UploadStep.from_dict(self._data["steps"].get(label))
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(self._data, default=str))
+
+    def _step(self, kind: type[Step]):
+        return kind.from_dict(self._data["steps"].get(kind.name))
+
+    # ---- writing it
+    def done(self, step: Step, key: str | None = None) -> None:
         """Record a finished step and write the record at once, atomically."""
-        self.data["steps"][name] = {**facts, "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self._data["steps"][key or step.name] = {**step.to_dict(),
+                                                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.save()
 
-    def set(self, **facts) -> None:
-        self.data.update(facts)
+    def set(self, *, package_name: str, account: str, region: str, target: str) -> None:
+        self._data.update(package_name=package_name, account=account, region=region, target=target)
         self.save()
 
     def save(self) -> None:
         if self.persist:
-            write_json_atomically(self.path, self.data)
+            write_json_atomically(self.path, self._data)
 
 
 def write_json_atomically(path: Path, data) -> None:

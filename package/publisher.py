@@ -9,17 +9,28 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from validation.runner import validate
+
 from . import model_package as mp
 from .aws import Aws
 from .build import build, content_tag
 from .ecr import Ecr
 from .errors import AwsError, MpkitError, PackageFailed, PublishRefused
-from .local_target import stand_in_scan
 from .manifest import Manifest
 from .polling import poll_until
 from .preflight import Where, preflight
 from .progress import Progress
-from .publish_record import PublishRecord
+from .publish_modes import AwsMode
+from .publish_record import (
+    BuildStep,
+    ImageStep,
+    PackageStep,
+    PublishRecord,
+    RepositoryStep,
+    ScanStep,
+    UploadStep,
+    ValidationStep,
+)
 from .s3_store import S3Store, sha256_of
 
 IMAGE_PATHS = ("InferenceSpecification.Containers[0].Image", "InferenceSpecification.Containers[0].ImageDigest")
@@ -54,27 +65,35 @@ class PublishResult:
         return "\n".join(lines)
 
 
+def planned(state: str) -> bool:
+    """A dry run's states say what would happen."""
+    return state.startswith("would ")
+
+
 def inputs_digest(manifest: Manifest) -> str:
     """What validation depends on besides the image: the manifest and the files it names."""
     digest = hashlib.sha256(manifest.path.read_bytes())
     files = [s.file for s in manifest.samples]
-    if manifest.data.get("validation"):
-        files.append(manifest.resolve(manifest.data["validation"]["input"]))
+    if manifest.validation:
+        files.append(manifest.validation.input)
     for path in files:
         digest.update(path.read_bytes() if path.is_file() else b"-")
     return digest.hexdigest()
 
 
 class Publisher:
+    """The steps of a publish. `mode` is what differs between AWS, the local target and a dry run
+    (publish_modes.py); the steps themselves are the same for all three."""
+
     def __init__(self, manifest: Manifest, aws: Aws, engine, record: PublishRecord, *, report_dir: Path,
-                 validate: bool = True, dry_run: bool = False, wait: bool = True, wait_timeout: float = 6 * 3600,
+                 mode=None, validate: bool = True, wait: bool = True, wait_timeout: float = 6 * 3600,
                  show_progress: bool = True, say=print):
         self.manifest, self.aws, self.engine, self.record = manifest, aws, engine, record
-        self.report_dir, self.validate, self.dry_run, self.wait = report_dir, validate, dry_run, wait
+        self.mode = mode or AwsMode()
+        self.report_dir, self.validate, self.wait = report_dir, validate, wait
         self.wait_timeout, self.show_progress, self.say = wait_timeout, show_progress, say
-        self.local = aws.target.local
-        self.result = PublishResult(package_name=manifest.package_name, target=aws.target.label, dry_run=dry_run,
-                                    record=str(record.path))
+        self.result = PublishResult(package_name=manifest.package_name, target=aws.target.label,
+                                    dry_run=self.mode.dry_run, record=str(record.path))
 
     def step(self, name: str, state: str, detail: str) -> None:
         self.result.plan.append({"step": name, "state": state, "detail": detail})
@@ -89,23 +108,31 @@ class Publisher:
         finally:
             self.result.seconds = time.monotonic() - started
 
+    def _progress(self, progress):
+        return progress if self.show_progress else None
+
+    def _read(self, where: Where, call, *args):
+        """A look at what exists in AWS; None when a dry run could not reach AWS."""
+        return None if where.offline else call(*args)
+
     def _run(self) -> PublishResult:
-        m = self.manifest
+        m, mode = self.manifest, self.mode
         self.say(f"publishing {m.package_name} to {self.aws.target.label}, region {self.aws.region}")
-        where = preflight(m, self.aws, dry_run=self.dry_run, say=self.say)
+        mode.prepare(self.aws, m, self.say)
+        where = preflight(m, self.aws, offline_ok=mode.offline_ok, say=self.say)
         self.record.set(package_name=m.package_name, account=where.account, region=where.region,
-                        target="local" if self.local else "aws")
-        self.step("preflight", "ok", f"account {where.account}, region {where.region}, role {m.data['validation']['role']}")
+                        target="local" if self.aws.target.local else "aws")
+        self.step("preflight", "ok", f"account {where.account}, region {where.region}, role {m.validation.role}")
 
         built = build(m, engine=self.engine, say=self.say)
         tag = content_tag(m, built.content_hash).rsplit(":", 1)[1]  # VERSION-CONTENTHASH, as built locally
-        self.record.done("build", image_id=built.image_id, content_hash=built.content_hash, tag=tag,
-                         model_sha256=built.model_sha256)
+        self.record.done(BuildStep(image_id=built.image_id, content_hash=built.content_hash, tag=tag,
+                                   model_sha256=built.model_sha256))
         self.step("image build", "reused" if built.reused else "built", f"{built.image} {built.image_id[:19]}")
 
         ecr, s3 = Ecr(self.aws, say=self.say), S3Store(self.aws, where.bucket, say=self.say)
         keys = self._keys(where, built)
-        existing = None if where.offline else describe(self.aws, m.package_name)
+        existing = self._read(where, describe, self.aws, m.package_name)
         if existing is not None:
             return self._existing(existing, where, tag, keys, ecr)
 
@@ -114,36 +141,30 @@ class Publisher:
         else:
             self.step("validation", "skipped", "--skip-validate: SageMaker's own validation is the only one")
 
-        repository = None if where.offline else ecr.repository(where.repository)
+        repository = self._read(where, ecr.repository, where.repository)
         if repository is None:
-            if self.dry_run:
-                repository = {"repositoryName": where.repository, "repositoryUri":
-                              f"{where.account}.dkr.ecr.{where.region}.amazonaws.com/{where.repository}"}
-                self.step("repository", "would create", f"{repository['repositoryUri']} (immutable tags, scan on push)")
-            else:
-                repository = ecr.create_repository(where.repository)
-                self.step("repository", "created", repository["repositoryUri"])
+            repository, state = mode.create_repository(ecr, where.repository, where.account, where.region)
+            self.step("repository", state, repository["repositoryUri"]
+                      + (" (immutable tags, scan on push)" if planned(state) else ""))
         else:
             self.step("repository", "exists", repository["repositoryUri"])
-        self.record.done("repository", uri=repository["repositoryUri"], arn=repository.get("repositoryArn"))
+        self.record.done(RepositoryStep(uri=repository["repositoryUri"], arn=repository.get("repositoryArn")))
 
-        digest = None if where.offline else ecr.image_digest(where.repository, tag)
+        digest = self._read(where, ecr.image_digest, where.repository, tag)
         if digest:
             self.step("image push", "exists", f"{repository['repositoryUri']}:{tag} {digest}")
-        elif self.dry_run:
-            self.step("image push", "would push", f"{built.image} as {repository['repositoryUri']}:{tag}; "
-                      "the package then names it by the digest the push returns")
         else:
             self.say(f"pushing {built.image} as {repository['repositoryUri']}:{tag}")
             with Progress("push") as progress:
-                digest = ecr.push(self.engine, built.image_id, repository, tag,
-                                  progress=progress if self.show_progress else None)
-            self.step("image push", "pushed", f"{repository['repositoryUri']}@{digest}")
+                digest, state = mode.push(ecr, self.engine, built.image_id, repository, tag, self._progress(progress))
+            self.step("image push", state, f"{repository['repositoryUri']}@{digest}" if digest else
+                      f"{built.image} as {repository['repositoryUri']}:{tag}; the package then names it by the "
+                      "digest the push returns")
         image = f"{repository['repositoryUri']}@{digest}" if digest else f"{repository['repositoryUri']}:{tag}"
-        self.record.done("image", uri=image, digest=digest, tag=tag)
+        self.record.done(ImageStep(uri=image, digest=digest, tag=tag))
 
-        if digest and not self.dry_run:
-            self._scan(ecr, where, repository, digest)
+        if digest:
+            mode.scan(lambda: self._scan(ecr, where, repository, digest))
 
         self._uploads(s3, where, built, keys)
 
@@ -151,13 +172,13 @@ class Publisher:
         if not digest:
             del request["InferenceSpecification"]["Containers"][0]["ImageDigest"]
         self.result.request = request
-        if self.dry_run:
+        described = mode.create_package(self._create, request)
+        if described is None:
             self.step("model package", "would create", f"{m.package_name} (CertifyForMarketplace, one validation profile)")
             return self.result
-
-        described = self._create(request)
         self.result.arn = described["ModelPackageArn"]
-        self.record.done("package", arn=self.result.arn, request_sha256=mp.request_digest(request), client_token=request["ClientToken"])
+        self.record.done(PackageStep(arn=self.result.arn, request_sha256=mp.request_digest(request),
+                                     client_token=request["ClientToken"]))
         self.step("model package", "created", self.result.arn)
         self._finish(described)
         return self.result
@@ -167,7 +188,7 @@ class Publisher:
     def _keys(self, where: Where, built) -> dict:
         m = self.manifest
         base = f"{where.prefix}/{m.version}"
-        source = m.resolve(m.data["validation"]["input"])
+        source = m.validation.input
         input_sha = sha256_of(source)
         input_dir = f"{base}/validation-input/{input_sha[:12]}"
         keys = {"input_file": source, "input_sha": input_sha, "input_key": f"{input_dir}/{source.name}",
@@ -184,7 +205,7 @@ class Publisher:
                             validation_input=keys["input_prefix"], validation_output=keys["output"])
 
     def _tags_for(self, tag: str) -> dict:
-        return {"mpkit:image-tag": tag, **self.manifest.publish.get("tags", {})}
+        return {"mpkit:image-tag": tag, **self.manifest.publish.tags}
 
     def _existing(self, described: dict, where: Where, tag: str, keys: dict, ecr: Ecr) -> PublishResult:
         """A package of this name exists: the same inputs mean nothing to do; others are refused."""
@@ -205,29 +226,28 @@ class Publisher:
             m, self._locations(keys, container.get("Image", ""), container.get("ImageDigest", "")), tags=self._tags_for(tag))
         self.result.arn = described["ModelPackageArn"]
         self.result.nothing_to_do = True
-        self.record.done("package", arn=self.result.arn, existing=True)
+        self.record.done(PackageStep(arn=self.result.arn, existing=True))
         self.step("model package", "exists", f"{self.result.arn}: same inputs, nothing to do")
         self._finish(described)
         return self.result
 
     def _validation(self, built) -> None:
-        from validation.runner import validate
-
         inputs = inputs_digest(self.manifest)
-        last = self.record.step("validation")
-        if last.get("image_id") == built.image_id and last.get("inputs") == inputs and last.get("passed"):
-            self.step("validation", "reused", f"passed for this exact image and manifest ({last.get('report')})")
+        last = self.record.validation
+        if last.image_id == built.image_id and last.inputs == inputs and last.passed:
+            self.step("validation", "reused", f"passed for this exact image and manifest ({last.report})")
             return
-        if self.dry_run:
+        if not self.mode.validate(lambda: self._run_validation(built, inputs)):
             self.step("validation", "would run", "mpkit validate on the image")
-            return
+
+    def _run_validation(self, built, inputs: str) -> None:
         report = validate(self.manifest, self.engine, image=built.image, output=self.report_dir, say=self.say)
         paths = report.write(self.report_dir)
         batch_check = next((c for c in report.checks if c.id == "batch-transform"), None)
-        self.record.done("validation", image_id=built.image_id, inputs=inputs, passed=not report.failed,
-                         report=str(paths["json"]), summary=report.summary,
-                         batch_ok=batch_check is not None and batch_check.status == "pass",
-                         batch_records=(report.batch or {}).get("records"))
+        self.record.done(ValidationStep(image_id=built.image_id, inputs=inputs, passed=not report.failed,
+                                        report=str(paths["json"]), summary=report.summary,
+                                        batch_ok=batch_check is not None and batch_check.status == "pass",
+                                        batch_records=(report.batch or {}).get("records")))
         if report.failed:
             self.say(report.table())
             raise ValidationFailed(f"validation failed: {', '.join(c.id for c in report.failed)} (report: {paths['table']})",
@@ -235,16 +255,15 @@ class Publisher:
         self.step("validation", "passed", f"{len(report.checks)} checks ({paths['table']})")
 
     def _scan(self, ecr: Ecr, where: Where, repository: dict, digest: str) -> None:
-        last = self.record.step("scan")
-        if last.get("digest") == digest and last.get("clean"):
-            self.step("image scan", "reused", f"{last.get('status')}, no Critical or High findings")
+        last = self.record.scan
+        if last.digest == digest and last.clean:
+            self.step("image scan", "reused", f"{last.status}, no Critical or High findings")
             return
-        if self.local:
-            stand_in_scan(self.aws.target, where.region, repository.get("registryId", where.account),
-                          where.repository, digest, say=self.say)
+        self.mode.before_scan(self.aws, where.region, repository.get("registryId", where.account), where.repository,
+                              digest, self.say)
         result = ecr.scan(where.repository, digest)
         blocking = result.blocking
-        self.record.done("scan", digest=digest, status=result.status, counts=result.counts, clean=not blocking)
+        self.record.done(ScanStep(digest=digest, status=result.status, counts=result.counts, clean=not blocking))
         if blocking:
             raise PublishRefused(
                 f"the image scan of {repository['repositoryUri']}@{digest} found {len(blocking)} Critical or High "
@@ -256,11 +275,9 @@ class Publisher:
     def _uploads(self, s3: S3Store, where: Where, built, keys: dict) -> None:
         exists = where.bucket_exists
         if not exists:
-            if self.dry_run:
-                self.step("bucket", "would create", f"s3://{where.bucket} in {where.region} (public access blocked, encrypted)")
-            else:
-                s3.ensure_bucket()
-                self.step("bucket", "created", f"s3://{where.bucket}")
+            state = self.mode.ensure_bucket(s3)
+            self.step("bucket", state, f"s3://{where.bucket}" + (f" in {where.region} (public access blocked, "
+                                                                  "encrypted)" if planned(state) else ""))
         uploads = [("validation input", keys["input_file"], keys["input_key"], keys["input_sha"])]
         if built.model_tar:
             uploads.insert(0, ("model artifact", Path(built.model_tar), keys["model_key"], built.model_sha256))
@@ -269,13 +286,12 @@ class Publisher:
             stored = s3.stored_sha256(key) if exists else None
             if stored == sha:
                 self.step(label, "exists", f"{uri} (sha256 {sha[:12]} matches)")
-            elif self.dry_run:
-                self.step(label, "would upload", f"{path} to {uri}")
             else:
                 with Progress(label) as progress:
-                    s3.upload(path, key, sha, progress=progress if self.show_progress and path.stat().st_size > 5e6 else None)
-                self.step(label, "uploaded", f"{uri} (sha256 {sha[:12]})")
-            self.record.done(label.replace(" ", "_"), uri=uri, sha256=sha)
+                    large = self.show_progress and path.stat().st_size > 5e6
+                    state = self.mode.upload(s3, path, key, sha, progress if large else None)
+                self.step(label, state, f"{path} to {uri}" if planned(state) else f"{uri} (sha256 {sha[:12]})")
+            self.record.done(UploadStep(uri=uri, sha256=sha), key=label.replace(" ", "_"))
 
     def _create(self, request: dict) -> dict:
         try:
@@ -299,21 +315,9 @@ class Publisher:
         self._show_status(described)
 
     def _show_status(self, described: dict) -> None:
-        """The status and its items; on the local target, the batch replay's outcome stands in."""
         result = self.result
-        result.status = described.get("ModelPackageStatus")
+        result.status, result.local_note = self.mode.status(described, self.record)
         result.status_lines = mp.status_lines(described)
-        if self.local:
-            last = self.record.step("validation")
-            if not last:
-                outcome = "unknown: validation was skipped"
-            elif last.get("batch_ok"):
-                outcome = f"Completed: the batch-transform replay passed ({last.get('batch_records')} records)"
-            else:
-                outcome = "Failed: the batch-transform replay did not pass"
-            result.local_note = (f"the emulator marks every package Completed at once, so the status shown is the "
-                                 f"local batch-transform replay's from `mpkit validate`: {outcome}")
-            result.status = outcome.split(":")[0]
         for line in result.status_lines:
             self.say(line)
         if result.local_note:

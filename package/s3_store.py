@@ -7,8 +7,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from validation import rules
-
+from . import rules
 from .aws import Aws
 from .errors import AwsError, PublishRefused
 

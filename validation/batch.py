@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import rules
+from inference_image.contract import BATCH_STRATEGY_ENV, Env
+from package import rules
 
 MIB = rules.MIB
 READ_BLOCK = 4 * MIB
@@ -41,7 +42,7 @@ class Profile:
     accept: str | None
     split_type: str = "None"
     batch_strategy: str = "MultiRecord"
-    max_payload_mb: int = 6
+    max_payload_mb: int = rules.BATCH_DEFAULTS["MaxPayloadInMB"]
     max_concurrent: int = 1
     assemble_with: str = "None"
     timeout_s: float = rules.INVOCATION_TIMEOUT_S
@@ -65,7 +66,7 @@ def resolve_profile(job: dict, execution_parameters: dict | None) -> Profile:
         return rules.BATCH_DEFAULTS[key]
 
     strategy = pick("BatchStrategy", job.get("BatchStrategy"))
-    strategy = {"MULTI_RECORD": "MultiRecord", "SINGLE_RECORD": "SingleRecord"}.get(strategy, strategy)
+    strategy = {env: api for api, env in BATCH_STRATEGY_ENV.items()}.get(strategy, strategy)
     payload = job.get("MaxPayloadInMB")
     payload = payload if payload is not None else pick("MaxPayloadInMB", None)
     return Profile(content_type=job["ContentType"], accept=job.get("Accept"), split_type=job.get("SplitType") or "None",
@@ -76,13 +77,13 @@ def resolve_profile(job: dict, execution_parameters: dict | None) -> Profile:
 
 def job_env(job: dict) -> dict:
     """The container environment SageMaker sets for this job (only what the job itself set)."""
-    env = {"SAGEMAKER_BATCH": "true", **(job.get("Environment") or {})}
+    env = {Env.BATCH: "true", **(job.get("Environment") or {})}
     if job.get("MaxPayloadInMB") is not None:
-        env["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = str(job["MaxPayloadInMB"])
+        env[Env.MAX_PAYLOAD_IN_MB] = str(job["MaxPayloadInMB"])
     if job.get("BatchStrategy"):
-        env["SAGEMAKER_BATCH_STRATEGY"] = {"MultiRecord": "MULTI_RECORD", "SingleRecord": "SINGLE_RECORD"}[job["BatchStrategy"]]
+        env[Env.BATCH_STRATEGY] = BATCH_STRATEGY_ENV[job["BatchStrategy"]]
     if job.get("MaxConcurrentTransforms"):
-        env["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = str(job["MaxConcurrentTransforms"])
+        env[Env.MAX_CONCURRENT_TRANSFORMS] = str(job["MaxConcurrentTransforms"])
     return env
 
 
@@ -245,7 +246,7 @@ def replay(source: Path, output: Path, profile: Profile, send: Send, progress: C
             in_flight: deque = deque()
             try:
                 with path.open("rb") as stream, partial.open("wb") as out:
-                    def drain(keep: int):
+                    def drain(keep: int, in_flight=in_flight, result=result, out=out):
                         while len(in_flight) > keep:
                             batch, future = in_flight.popleft()
                             reply, retries = future.result()

@@ -11,10 +11,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from inference_image.contract import CSV, JSON, JSONLINES, Env
+from package import rules
 from package.errors import ContainerError
+from package.report import Check, check
 
-from . import egress_audit, rules
-from .report import Check, check
+from . import egress_audit
 
 UNKNOWN_MEDIA = "application/x-mpkit-unknown"
 AUDIT_DIR = "/opt/mpkit-audit"
@@ -32,13 +34,13 @@ def parses_as(body: bytes, media: str) -> str | None:
     """None if `body` parses as `media`, else why not."""
     try:
         text = body.decode("utf-8")
-        if media == "application/json":
+        if media == JSON:
             json.loads(text)
-        elif media == "application/jsonlines":
+        elif media == JSONLINES:
             for line in text.splitlines():
                 if line.strip():
                     json.loads(line)
-        elif media == "text/csv":
+        elif media == CSV:
             list(csv.reader(io.StringIO(text)))
         return None
     except (ValueError, csv.Error) as exc:
@@ -75,18 +77,18 @@ class ContainerRun:
         image_env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
         self.audit_env = {"PYTHONPATH": ":".join(filter(None, [AUDIT_DIR, image_env.get("PYTHONPATH")]))}
         serving = manifest.serving
-        self.content_types = serving["content_types"]
-        self.accept_types = serving["accept_types"]
-        self.max_payload = int(serving.get("max_payload_mb", 6) * rules.MIB)
-        validation = manifest.data.get("validation") or {}
-        self.rows_media = validation.get("content_type", "text/csv")
-        rows_file = manifest.resolve(validation["input"]) if validation.get("input") else None
+        self.content_types = list(serving.content_types)
+        self.accept_types = list(serving.accept_types)
+        self.max_payload = serving.max_payload_bytes
+        validation = manifest.validation
+        self.rows_media = validation.content_type if validation else CSV
+        rows_file = validation.input if validation else None
         self.rows = rows_file.read_bytes().splitlines(keepends=True) if rows_file and rows_file.is_file() else []
 
     @property
     def line_rows(self) -> bool:
         """Whether the validation input gives rows that can be repeated into bodies of any size."""
-        return bool(self.rows) and self.rows_media in ("text/csv", "application/jsonlines")
+        return bool(self.rows) and self.rows_media in (CSV, JSONLINES)
 
     def run(self) -> None:
         with tempfile.TemporaryDirectory(prefix="mpkit-audit-") as audit:
@@ -159,14 +161,14 @@ class ContainerRun:
                                  "serve every type the manifest declares, or declare only what you serve", problems))
 
     def _error_cases(self) -> list[tuple[str, bytes, str | None, str | None]]:
-        sample = next((s for s in self.manifest.samples if s.content_type == "text/csv"), None) \
+        sample = next((s for s in self.manifest.samples if s.content_type == CSV), None) \
             or (self.manifest.samples[0] if self.manifest.samples else None)
         content_type = sample.content_type if sample else self.content_types[0]
         first = sample.file.read_bytes().splitlines()[0] if sample else b"1"
-        malformed = {"text/csv": b"\"unterminated,quote\n1,2\n", "application/json": b"{not json",
-                     "application/jsonlines": b"{not json}\n"}.get(content_type, b"\xff\xfe\x00garbage")
-        wrong_count = first.rstrip(b"\n") + b",1,2,3\n" if content_type == "text/csv" else \
-            (b'{"instances": [[1, 2]]}' if content_type == "application/json" else b'[1, 2]\n')
+        malformed = {CSV: b"\"unterminated,quote\n1,2\n", JSON: b"{not json",
+                     JSONLINES: b"{not json}\n"}.get(content_type, b"\xff\xfe\x00garbage")
+        wrong_count = first.rstrip(b"\n") + b",1,2,3\n" if content_type == CSV else \
+            (b'{"instances": [[1, 2]]}' if content_type == JSON else b'[1, 2]\n')
         return [
             ("unsupported Content-Type", first, UNKNOWN_MEDIA, None),
             ("unsupported Accept", first, content_type, UNKNOWN_MEDIA),
@@ -273,8 +275,8 @@ class ContainerRun:
                                  events))
 
     def _memory(self, peak: int | None) -> None:
-        smallest = min((instance_memory(t) for t in self.manifest.data["instance_types"].get("realtime", [])
-                        + self.manifest.data["instance_types"].get("batch", [])), default=None, key=lambda m: m or 1e30)
+        smallest = min((instance_memory(t) for t in self.manifest.instance_types.all), default=None,
+                       key=lambda m: m or 1e30)
         ok = peak is None or smallest is None or peak < smallest * 0.8
         self.checks.append(check("memory", "peak memory in this run stays under 80% of the smallest declared "
                                  "instance's memory (a report: instance memory from the EC2 naming scheme)", "mpkit",
@@ -284,7 +286,7 @@ class ContainerRun:
     def _bind_to_port(self, audit: str) -> None:
         if self.labels.get("com.amazonaws.sagemaker.capabilities.accept-bind-to-port") != "true":
             return
-        env = {**self.audit_env, "SAGEMAKER_BIND_TO_PORT": str(BIND_TO_PORT_PROBE), "SAGEMAKER_SAFE_PORT_RANGE": "8000-9999"}
+        env = {**self.audit_env, Env.BIND_TO_PORT: str(BIND_TO_PORT_PROBE), Env.SAFE_PORT_RANGE: "8000-9999"}
         with self.engine.serve(self.image, model_dir=self.model_dir, env=env, port=BIND_TO_PORT_PROBE,
                                mounts={audit: AUDIT_DIR}, client_image=self.client_image) as container:
             try:

@@ -7,32 +7,34 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Callable, Iterable
 
-from package.artifact import SPEC_FILE, extract_model
+from inference_image.contract import MODEL_SPEC_FILE
+from package.artifact import extract_model
 from package.base_image import DEFAULT_BASE, resolve_base
+from package.build import build, build_dir
 from package.manifest import Manifest
+from package.report import Check, Report, check
 
 from . import static_checks
 from .container_checks import ContainerRun
-from .report import Report, check
-from .transform import job_definition, run_transform
+from .transform import run_transform
+
+# A caller's own checks, run with the static ones: (what to say, a function that returns checks).
+ExtraChecks = Iterable[tuple[str, Callable[[], list[Check]]]]
 
 
 def validate(manifest: Manifest, engine, *, image: str | None = None, model_archive: Path | None = None,
              output: Path, build_if_missing: bool = True, startup_timeout: float | None = None,
-             listing: Path | None = None, say=print) -> Report:
-    from package.build import build, build_dir
-
+             extra_checks: ExtraChecks = (), say=print) -> Report:
     image = image or manifest.image
     report = Report(subject={"name": manifest.name, "version": manifest.version, "manifest": str(manifest.path),
                              "image": image})
     say("static checks: manifest")
     report.add(*static_checks.manifest_checks(manifest))
-    if listing is not None:
-        from listing.lint import lint
-
-        say(f"static checks: the listing folder {listing}")
-        report.add(*lint(listing))
+    for label, run_checks in extra_checks:
+        say(f"static checks: {label}")
+        report.add(*run_checks())
 
     context = None
     if not engine.image_exists(image):
@@ -53,7 +55,7 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         if model_archive is None and manifest.delivery == "s3":
             model_archive = build_dir(manifest) / "model.tar.gz"
         if model_archive is not None:
-            expected = [SPEC_FILE, *[p.name for p in manifest.model_files().values()]]
+            expected = [MODEL_SPEC_FILE, *[p.name for p in manifest.model.files.values()]]
             report.add(static_checks.archive_check(Path(model_archive), expected))
             try:
                 model_dir = extract_model(model_archive, Path(tmp) / "model")
@@ -85,14 +87,14 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         report.add(*run.checks)
         report.performance = run.performance
 
-        if manifest.data.get("validation") and any(c.id == "startup" and c.status == "pass" for c in run.checks):
+        if manifest.validation and any(c.id == "startup" and c.status == "pass" for c in run.checks):
             report.batch = _batch(report, manifest, engine, image, model_dir, client, output, say)
     return report
 
 
 def _batch(report: Report, manifest: Manifest, engine, image, model_dir, client, output: Path, say) -> dict:
-    job = job_definition(manifest)
-    source = manifest.resolve(manifest.data["validation"]["input"])
+    job = manifest.validation.job_definition()
+    source = manifest.validation.input
     target = output / "batch-output"
     shutil.rmtree(target, ignore_errors=True)
     say(f"batch transform replay of the validation profile on {source.name}")

@@ -10,8 +10,8 @@ import tarfile
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from . import rules
-from .report import Check, check
+from package import rules
+from package.report import Check, check
 
 MEDIA = re.compile(r"^[a-zA-Z0-9][-\w.+]*/[-\w.+]+$")
 DOWNLOADERS = re.compile(r"\b(pip3?|conda|mamba|apt-get|apt|yum|dnf|apk|curl|wget)\b\s+(install|-[-\w]*|https?://|add|update)|"
@@ -35,7 +35,7 @@ def instance_enums() -> dict[str, frozenset]:
 
 
 def manifest_checks(manifest) -> list[Check]:
-    data, where = manifest.data, manifest.where
+    where = manifest.where
     out = []
     name = manifest.package_name
     lo, hi = rules.MODEL_PACKAGE_NAME_LENGTH
@@ -45,19 +45,20 @@ def manifest_checks(manifest) -> list[Check]:
     enums = instance_enums()
     bad = []
     for kind, enum in (("realtime", "ProductionVariantInstanceType"), ("batch", "TransformInstanceType")):
-        for i, t in enumerate(data["instance_types"].get(kind, [])):
+        for i, t in enumerate(getattr(manifest.instance_types, kind)):
             if t not in enums[enum]:
                 bad.append(f"{where('instance_types', kind, i)}: instance_types.{kind}[{i}]: {t!r} is not a {enum}")
-    validation = data.get("validation") or {}
-    if validation and validation["instance_type"] not in enums["TransformInstanceType"]:
-        bad.append(f"{where('validation', 'instance_type')}: validation.instance_type: {validation['instance_type']!r} "
+    validation = manifest.validation
+    if validation and validation.instance_type not in enums["TransformInstanceType"]:
+        bad.append(f"{where('validation', 'instance_type')}: validation.instance_type: {validation.instance_type!r} "
                    "is not a TransformInstanceType")
     out.append(check("instance-types", "every instance type is a member of the API's enum (real-time: "
                      "ProductionVariantInstanceType; batch and validation: TransformInstanceType)", "API", not bad,
                      f"{len(bad)} unknown", "0 unknown",
                      "use a type from the enum (no Graviton for batch); `aws sagemaker` lists them per region", bad))
-    serving = data["serving"]
-    media = [*serving["content_types"], *serving["accept_types"], validation.get("content_type"), validation.get("accept")]
+    serving = manifest.serving
+    media = [*serving.content_types, *serving.accept_types,
+             *((validation.content_type, validation.accept) if validation else ())]
     malformed = [m for m in media if m and not MEDIA.match(m)]
     out.append(check("content-type-format", "content types are well-formed type/subtype values", "API", not malformed,
                      malformed or "all well-formed", "type/subtype", "write them as e.g. text/csv", malformed))
@@ -66,8 +67,8 @@ def manifest_checks(manifest) -> list[Check]:
                      "add a `validation:` section (the batch job AWS runs to certify the package)"))
     if not validation:
         return out
-    payload = validation.get("max_payload_mb", rules.BATCH_DEFAULTS["MaxPayloadInMB"])
-    concurrency = validation.get("max_concurrent_transforms") or 1
+    payload = validation.max_payload_mb if validation.max_payload_mb is not None else rules.BATCH_DEFAULTS["MaxPayloadInMB"]
+    concurrency = validation.max_concurrent_transforms or 1
     out.append(check("batch-payload", rules.BATCH_PAYLOAD_MB.text, rules.BATCH_PAYLOAD_MB.source,
                      payload <= rules.BATCH_PAYLOAD_MB.value, payload, rules.BATCH_PAYLOAD_MB.value,
                      f"{where('validation', 'max_payload_mb')}: lower max_payload_mb"))
@@ -76,16 +77,16 @@ def manifest_checks(manifest) -> list[Check]:
                      payload * concurrency <= rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value, payload * concurrency,
                      rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value,
                      f"{where('validation', 'max_concurrent_transforms')}: lower max_concurrent_transforms or max_payload_mb"))
-    split = validation.get("split_type", "None")
-    strategy = validation.get("batch_strategy")
+    split = validation.split_type or "None"
+    strategy = validation.batch_strategy
     out.append(check("batch-strategy-split", "a BatchStrategy needs a SplitType other than None", "API",
                      not (strategy and split == "None"), f"{strategy or '-'} with SplitType {split}", "SplitType Line",
                      f"{where('validation', 'batch_strategy')}: set split_type: Line, or drop batch_strategy"))
-    env = validation.get("environment") or {}
+    env = validation.environment
     out.append(check("transform-environment", rules.TRANSFORM_ENVIRONMENT_ENTRIES.text,
                      rules.TRANSFORM_ENVIRONMENT_ENTRIES.source, len(env) <= rules.TRANSFORM_ENVIRONMENT_ENTRIES.value,
                      len(env), rules.TRANSFORM_ENVIRONMENT_ENTRIES.value, f"{where('validation', 'environment')}: bake settings into the image"))
-    role = validation.get("role")
+    role = validation.role
     if role is None:
         out.append(check("validation-role", "ValidationRole is a full IAM role ARN", "API", False, "not set",
                          "arn:aws:iam::<account>:role/<name>", "set validation.role (needed by `mpkit publish`)", warn_only=True))

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import resource
+from dataclasses import dataclass
 from pathlib import Path
 
+from package.base_image import DEFAULT_BASE, resolve_base
+from package.build import mounted_model, require_image
+from package.docker_engine import Engine
+from package.errors import ConfigurationError
+from package.manifest import Manifest
+
 from . import batch
-
-
-def job_definition(manifest) -> dict:
-    """The manifest's validation profile as TransformJobDefinition values (None where unset)."""
-    v = manifest.data["validation"]
-    return {"ContentType": v["content_type"], "Accept": v.get("accept"), "SplitType": v.get("split_type"),
-            "BatchStrategy": v.get("batch_strategy"), "MaxPayloadInMB": v.get("max_payload_mb"),
-            "MaxConcurrentTransforms": v.get("max_concurrent_transforms"), "AssembleWith": v.get("assemble_with"),
-            "Environment": v.get("environment") or {}}
 
 
 def run_transform(engine, image: str, job: dict, source: Path, output: Path, *, model_dir: Path | None,
@@ -46,3 +44,40 @@ def run_transform(engine, image: str, job: dict, source: Path, output: Path, *, 
 
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class TransformLocalResult:
+    result: batch.BatchResult
+    execution_parameters: dict | None
+    environment: dict
+    peak_rss_bytes: int
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    def to_dict(self) -> dict:
+        return {**self.result.to_dict(), "execution_parameters": self.execution_parameters,
+                "environment": self.environment, "peak_rss_bytes": self.peak_rss_bytes}
+
+
+def transform_local(manifest: Manifest, *, output: Path, source: Path | None = None, image: str | None = None,
+                    overrides: dict | None = None, engine: Engine | None = None, say=print,
+                    progress=None) -> TransformLocalResult:
+    """The validation profile's transform job (`overrides` replace TransformJobDefinition values)
+    on `source` (default: the profile's input), written to `output`."""
+    if manifest.validation is None:
+        raise ConfigurationError(f"{manifest.where()}: the manifest has no `validation:` profile to run")
+    job = manifest.validation.job_definition()
+    job.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    source = source or manifest.validation.input
+    if not source.exists():
+        raise ConfigurationError(f"{source}: no such input file or folder")
+    engine = engine or Engine()
+    image = require_image(engine, image or manifest.image)
+    with mounted_model(manifest) as model_dir:
+        result, offered, env = run_transform(engine, image, job, source, output, model_dir=model_dir,
+                                             client_image=resolve_base(engine, DEFAULT_BASE, say=say), say=say,
+                                             progress=progress)
+    return TransformLocalResult(result, offered, env, peak_rss_bytes())

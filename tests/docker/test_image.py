@@ -35,9 +35,8 @@ def test_image_config(engine, baked):
 
 
 def test_the_build_has_no_network(engine, tmp_path):
-    from package.errors import BuildError
-
     from package.base_image import DEFAULT_BASE, LOCAL_BASE
+    from package.errors import BuildError
 
     base = LOCAL_BASE if engine.image_exists(LOCAL_BASE) else DEFAULT_BASE
     (tmp_path / "Dockerfile").write_text(
@@ -138,11 +137,19 @@ def test_batch_variables_and_bind_to_port(engine, baked):
         assert container.invoke(body, "text/csv", "text/csv", timeout=60).status == 200
         from package.docker_engine import Sidecar
 
-        other = Sidecar(container.container.id, baked.image, 8080)
+        other = Sidecar(engine, container.container.id, baked.image, 8080)
         try:
             assert other.request("GET", "/ping", timeout=2).status is None  # nothing listens on 8080
         finally:
             other.close()
+        # The stdin channel, used where the socket cannot cross into the engine's machine.
+        piped = Sidecar(engine, container.container.id, baked.image, 9091, use_socket=False)
+        try:
+            assert piped.request("GET", "/ping", timeout=5).status == 200
+            reply = piped.request("POST", "/invocations", ROW * 3, {"Content-Type": "text/csv", "Accept": "text/csv"}, 30)
+            assert reply.status == 200 and len(reply.body.splitlines()) == 3
+        finally:
+            piped.close()
 
 
 def test_s3_delivery_reads_a_real_model_tar_mounted_read_only(engine, s3_image, server, product, tmp_path):
@@ -195,7 +202,7 @@ def test_sigterm_lets_in_flight_requests_finish_and_exits_within_30s(engine, s3_
         in_flight = container.sidecar.submit("POST", "/invocations", b"1\n", {"Content-Type": "text/csv"}, 30)
         time.sleep(0.5)
         stopped = {}
-        stopper = threading.Thread(target=lambda: stopped.update(zip(("seconds", "code"), container.stop(30))))
+        stopper = threading.Thread(target=lambda: stopped.update(zip(("seconds", "code"), container.stop(30), strict=True)))
         stopper.start()
         reply = in_flight.result(40)
         stopper.join(40)

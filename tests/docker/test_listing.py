@@ -16,8 +16,8 @@ from package.aws import Aws, Target
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.cli import main
 from package.local_target import CREDENTIALS
-from tests.docker.batch_jobs import transform_runner
 from tests.conftest import emulator_client as client
+from tests.docker.batch_jobs import transform_runner
 
 pytestmark = pytest.mark.docker
 REGION = "us-east-1"
@@ -33,10 +33,10 @@ def published(moto_url, manifest, tmp_path_factory):
     arn = sm.create_model_package(
         ModelPackageName=manifest.package_name, CertifyForMarketplace=True,
         InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p@sha256:" + "b" * 64}],
-                                "SupportedContentTypes": manifest.serving["content_types"],
-                                "SupportedResponseMIMETypes": manifest.serving["accept_types"],
-                                "SupportedRealtimeInferenceInstanceTypes": manifest.data["instance_types"]["realtime"],
-                                "SupportedTransformInstanceTypes": manifest.data["instance_types"]["batch"]},
+                                "SupportedContentTypes": list(manifest.serving.content_types),
+                                "SupportedResponseMIMETypes": list(manifest.serving.accept_types),
+                                "SupportedRealtimeInferenceInstanceTypes": list(manifest.instance_types.realtime),
+                                "SupportedTransformInstanceTypes": list(manifest.instance_types.batch)},
     )["ModelPackageArn"]
     record = tmp_path_factory.mktemp("record") / "record.json"
     record.write_text(json.dumps({"package_name": manifest.package_name, "region": REGION,
@@ -141,13 +141,14 @@ def test_mpkit_transform_shows_where_the_out_files_are(listing_folder, emulator,
 def test_validate_lints_a_listing_folder(listing_folder, manifest, engine, tmp_path):
     import shutil
 
+    from listing.lint import lint
     from validation.runner import validate
 
     broken = tmp_path / "listing"
     shutil.copytree(listing_folder, broken)
     (broken / "USAGE.md").write_text((broken / "USAGE.md").read_text() + "\nTODO: describe the output\n")
     report = validate(manifest, engine, image="mpkit/not-built:0", output=tmp_path / "reports", build_if_missing=False,
-                      listing=broken, say=lambda _: None)
+                      extra_checks=[("the listing folder", lambda: lint(broken))], say=lambda _: None)
     failed = {c.id for c in report.failed}
     assert "listing-no-placeholders" in failed and "image" in failed
     assert {c.id for c in report.checks} >= {"listing-required-items", "listing-changeset", "listing-notebook"}

@@ -17,8 +17,9 @@ from botocore.validate import validate_parameters
 
 from package.aws import Aws, Target
 from package.errors import AwsError, PublishRefused
-from package.local_target import CREDENTIALS, LoopbackRegistry, seed_role
+from package.local_target import CREDENTIALS, LocalMode, LoopbackRegistry, seed_role
 from package.manifest import load_manifest
+from package.publish_modes import DryRun
 from package.publish_record import PublishRecord
 from package.publisher import Publisher
 from package.s3_store import sha256_of
@@ -84,10 +85,18 @@ def publish(aws, manifest_path: Path, tmp: Path, *, validate=False, dry_run=Fals
 
     manifest = load_manifest(manifest_path)
     if seed:
-        seed_role(aws, manifest.data["validation"].get("role"), say=lambda _: None)
+        seed_role(aws, manifest.validation.role, say=lambda _: None)
     record = PublishRecord.load(tmp / "record.json", persist=not dry_run)
+    # The test seeds the role itself (or not), so the mode is AWS's with the local target's
+    # scanner and status stand-ins: LocalMode without its seeding.
+    mode = _Unseeded()
     return Publisher(manifest, aws, Engine(), record, report_dir=tmp / "reports", validate=validate,
-                     dry_run=dry_run, show_progress=False, say=lambda _: None).run()
+                     mode=DryRun(mode) if dry_run else mode, show_progress=False, say=lambda _: None).run()
+
+
+class _Unseeded(LocalMode):
+    def prepare(self, aws, manifest, say) -> None:
+        pass
 
 
 def packages(moto_url) -> list[str]:
@@ -111,10 +120,10 @@ def test_first_publish_creates_everything_and_a_second_creates_nothing(aws, prod
     assert container["Image"] == f"{repo['repositoryUri']}@{digest}"
     assert digest.startswith("sha256:") and len(digest) == 71
     spec = described["InferenceSpecification"]
-    assert spec["SupportedRealtimeInferenceInstanceTypes"] == manifest.data["instance_types"]["realtime"]
-    assert spec["SupportedTransformInstanceTypes"] == manifest.data["instance_types"]["batch"]
-    assert spec["SupportedContentTypes"] == manifest.serving["content_types"]
-    assert spec["SupportedResponseMIMETypes"] == manifest.serving["accept_types"]
+    assert spec["SupportedRealtimeInferenceInstanceTypes"] == list(manifest.instance_types.realtime)
+    assert spec["SupportedTransformInstanceTypes"] == list(manifest.instance_types.batch)
+    assert spec["SupportedContentTypes"] == list(manifest.serving.content_types)
+    assert spec["SupportedResponseMIMETypes"] == list(manifest.serving.accept_types)
     assert described["CertifyForMarketplace"] is True
     assert "ModelPackageGroupName" not in described
     profiles = described["ValidationSpecification"]["ValidationProfiles"]
@@ -131,7 +140,7 @@ def test_first_publish_creates_everything_and_a_second_creates_nothing(aws, prod
     objects = client(moto_url, "s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
     assert len(objects) == 1
     meta = client(moto_url, "s3").head_object(Bucket=bucket, Key=objects[0]["Key"])["Metadata"]
-    source = manifest.resolve(manifest.data["validation"]["input"])
+    source = manifest.validation.input
     assert meta["sha256"] == sha256_of(source)
     assert first.status == "Completed" and "batch-transform replay passed" in first.local_note
     record = json.loads((tmp_path / "record.json").read_text())

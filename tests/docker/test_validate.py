@@ -130,7 +130,7 @@ def test_the_example_product_passes_every_check_and_batch_matches_real_time(engi
     assert report.performance and report.batch["ok"]
 
     # The replay's records equal the image's real-time answers for the same rows.
-    source = manifest.resolve(manifest.data["validation"]["input"])
+    source = manifest.validation.input
     out = Path(report.batch["output"]) / f"{source.name}.out"
     with engine.serve(baked.image) as container:
         container.wait_ready(60)

@@ -2,8 +2,8 @@ import hashlib
 import json
 import tarfile
 
-from package.artifact import pack_model, stage_model_dir
 from inference_image.spec import ModelSpec
+from package.artifact import pack_model, stage_model_dir
 
 
 def test_model_folder_has_files_and_a_spec_the_server_reads(manifest, tmp_path):

@@ -91,7 +91,7 @@ def _echo_send(fail_first: int = 0, drop_last: bool = False):
         lines = body.splitlines(keepends=True)
         if drop_last:
             lines = lines[:-1]
-        return SimpleNamespace(status=200, body=b"".join(b"out-" + l for l in lines), error=None, elapsed=0.001)
+        return SimpleNamespace(status=200, body=b"".join(b"out-" + line for line in lines), error=None, elapsed=0.001)
 
     return send, calls
 

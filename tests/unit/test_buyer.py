@@ -147,7 +147,7 @@ def test_a_role_name_instead_of_an_arn_is_refused(aws, record):
 
 
 def test_a_body_over_the_realtime_limit_is_refused_before_the_call(aws, proxy):
-    from validation import rules
+    from package import rules
 
     body = b"1\n" * (int(rules.REALTIME_PAYLOAD_BYTES.value) // 2 + 1)
     with pytest.raises(ConfigurationError, match="6 MiB"):

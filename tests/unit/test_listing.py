@@ -3,9 +3,11 @@ inputs with answers written by the test (the Docker tier checks the image's real
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,8 +26,8 @@ REPORT = {"subject": {"name": "diabetes-progression", "version": "1.0.0"},
 
 
 def _sources(manifest, tmp_path, **listing) -> Sources:
-    data = {**manifest.data["listing"], **listing}
-    return Sources(manifest=manifest, listing=data, report=REPORT, report_path=tmp_path / "validation.json",
+    return Sources(manifest=manifest, listing=dataclasses.replace(manifest.listing, **listing), report=REPORT,
+                   report_path=tmp_path / "validation.json",
                    metrics={"name": "rmse", "value": 57.5, "holdout_rows": 89}, arn=ARN, region="us-east-1",
                    arns={"us-east-1": ARN})
 
@@ -42,7 +44,7 @@ def _samples(manifest, folder) -> list[SampleFile]:
         name = f"samples/realtime/output-{s.file.suffix[1:]}.{s.file.suffix[1:]}"
         (folder / name).write_text(answers[s.accept])
         out.append(SampleFile("realtime", f"samples/realtime/{s.file.name}", name, s.content_type, s.accept))
-    batch = manifest.resolve(manifest.data["validation"]["input"])
+    batch = manifest.validation.input
     shutil.copyfile(batch, folder / "samples" / "batch" / batch.name)
     (folder / "samples" / "batch" / f"{batch.name}.out").write_text("150.0\n" * len(batch.read_text().splitlines()))
     out.append(SampleFile("batch", f"samples/batch/{batch.name}", f"samples/batch/{batch.name}.out", "text/csv", "text/csv"))
@@ -245,9 +247,13 @@ def test_submit_without_a_product_id_says_where_to_get_one(written, catalog):
 
 def test_the_framework_is_named_as_the_image_loads_it():
     from listing.description import framework_label
+    from package.manifest import ModelSection
 
-    assert framework_label({"framework": "pipeline", "files": {"featurizer": "f.joblib", "predictor": "m.ubj"}}) \
+    def model(framework, **files):
+        return ModelSection(framework=framework, files={role: Path(name) for role, name in files.items()})
+
+    assert framework_label(model("pipeline", featurizer="f.joblib", predictor="m.ubj")) \
         == "scikit-learn featurizer + XGBoost predictor"
-    assert framework_label({"framework": "pipeline", "files": {"featurizer": "f.joblib", "predictor": "m.joblib"}}) \
+    assert framework_label(model("pipeline", featurizer="f.joblib", predictor="m.joblib")) \
         == "scikit-learn featurizer + scikit-learn predictor"
-    assert framework_label({"framework": "xgboost", "files": {"model": "m.json"}}) == "XGBoost"
+    assert framework_label(model("xgboost", model="m.json")) == "XGBoost"

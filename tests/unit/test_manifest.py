@@ -7,7 +7,7 @@ from tests.conftest import ROOT, write_manifest
 def test_the_example_manifest_loads():
     manifest = load_manifest(ROOT / "manifest.yaml")
     assert manifest.name == "diabetes-progression" and manifest.delivery == "image"
-    assert [f["name"] for f in manifest.model["features"]][:3] == ["age", "sex", "bmi"]
+    assert [f.name for f in manifest.model.features][:3] == ["age", "sex", "bmi"]
 
 
 def _problems(tmp_path, text):

@@ -13,7 +13,7 @@ from botocore.validate import validate_parameters
 from package import model_package as mp
 from package.ecr import _scan_result, registry_of
 from package.manifest import load_manifest
-from package.publish_record import PublishRecord
+from package.publish_record import ImageStep, PublishRecord
 from tests.conftest import write_manifest
 
 DIGEST = "sha256:" + "ab" * 32
@@ -122,12 +122,19 @@ def test_scan_findings_are_read_from_basic_and_enhanced_scans():
 def test_publish_record_is_written_at_each_step_and_survives_a_reload(tmp_path):
     path = tmp_path / "sub" / "record.json"
     record = PublishRecord.load(path)
-    record.done("image", digest=DIGEST)
+    record.done(ImageStep(digest=DIGEST))
     again = PublishRecord.load(path)
-    assert again.step("image")["digest"] == DIGEST
+    assert again.image.digest == DIGEST and again.image.at and not again.package
+    assert json.loads(path.read_text())["steps"]["image"]["digest"] == DIGEST
     dry = PublishRecord.load(tmp_path / "dry.json", persist=False)
-    dry.done("image", digest=DIGEST)
+    dry.done(ImageStep(digest=DIGEST))
     assert not (tmp_path / "dry.json").exists()
     path.write_text("{not json")
-    assert PublishRecord.load(path).data == {"steps": {}}
+    assert PublishRecord.load(path).to_dict() == {"steps": {}}
     assert path.with_suffix(".unreadable.json").exists()
+
+
+def test_the_record_has_one_place_for_its_path_and_refuses_an_unknown_target(tmp_path):
+    assert PublishRecord.path_for(tmp_path, "p-1-0", "local") == tmp_path / ".mpkit" / "publish" / "local" / "p-1-0.json"
+    with pytest.raises(ValueError):
+        PublishRecord.path_for(tmp_path, "p-1-0", "elsewhere")

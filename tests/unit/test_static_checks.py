@@ -8,9 +8,9 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from package.manifest import load_manifest
+from package.report import Report
 from tests.conftest import write_manifest
 from validation import static_checks
-from validation.report import Report
 
 
 def _by_id(checks):
@@ -70,7 +70,8 @@ def test_a_batch_strategy_without_a_split_type(tmp_path):
     assert _failed(static_checks.manifest_checks(manifest)) == ["batch-strategy-split"]
 
 
-def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] = {}):
+def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] | None = None):
+    links = links or {}
     path = tmp_path / "model.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         for name, data in members.items():

@@ -64,7 +64,7 @@ class Report:
         for c in self.checks:
             rows.append((c.status.upper(), c.id, _short(c.measured), _short(c.limit), c.source))
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
         lines += failure_lines(self.checks)
         s = self.summary
         lines.append(f"\n{s['verdict'].upper()}: {s['pass']} passed, {s['warn']} warnings, {s['fail']} failed in {s['seconds']} s")

@@ -1,11 +1,13 @@
-"""Every Marketplace and SageMaker limit the checks use, once, each with its source key in
+"""Every Marketplace and SageMaker limit mpkit uses, once, each with its source key in
 ../shared/reference/marketplace-contract.md. The publisher's preflight reads the same values.
-The image's server keeps its own defaults (it imports nothing from here); `validate` is what
-proves the two agree."""
+The image's own defaults are in inference_image/contract.py, which this module reads; `validate`
+proves that the image keeps them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from inference_image.contract import BATCH_PAYLOAD_CEILING_MB, DEFAULT_MAX_PAYLOAD_MB, MIB
 
 
 @dataclass(frozen=True)
@@ -16,15 +18,13 @@ class Limit:
     text: str
 
 
-MIB = 1024 * 1024
-
 PING_TIMEOUT_S = Limit(2, "s", "SM-HOST", "/ping must answer within 2 s")
 STARTUP_S = Limit(480, "s", "SM-HOST", "the container must pass /ping within 8 minutes of starting")
 SIGTERM_S = Limit(30, "s", "SM-HOST", "SIGKILL follows SIGTERM after 30 s")
 REALTIME_PAYLOAD_BYTES = Limit(6 * MIB, "bytes", "API-RT",
                                "InvokeEndpoint bodies are at most 6 MiB (6291456 bytes)")
 REALTIME_TIME_S = Limit(60, "s", "MP-LIMITS", "an endpoint invocation must finish within 60 s")
-BATCH_PAYLOAD_MB = Limit(100, "MB", "API", "MaxPayloadInMB is at most 100")
+BATCH_PAYLOAD_MB = Limit(BATCH_PAYLOAD_CEILING_MB, "MB", "API", "MaxPayloadInMB is at most 100")
 BATCH_PAYLOAD_X_CONCURRENCY_MB = Limit(100, "MB", "API", "MaxConcurrentTransforms x MaxPayloadInMB is at most 100")
 TRANSFORM_ENVIRONMENT_ENTRIES = Limit(16, "entries", "API", "TransformJobDefinition.Environment has at most 16 entries")
 MODEL_PACKAGE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$"  # API EntityName, 1-63 characters
@@ -35,7 +35,7 @@ ECR_LAYER_BYTES = Limit(52_000 * MIB, "bytes", "MP-LIMITS", "an ECR layer is at 
 VALIDATION_PROFILES = Limit(1, "profiles", "SM-MKT", "exactly one validation profile")
 
 # Batch transform defaults when neither the job nor /execution-parameters says (SM-BATCH).
-BATCH_DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": 6}
+BATCH_DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": DEFAULT_MAX_PAYLOAD_MB}
 # ModelClientConfig defaults (API).
 INVOCATION_TIMEOUT_S = 600
 INVOCATION_MAX_RETRIES = 3

@@ -1,0 +1,124 @@
+"""The contract between the image and the seller side, defined once: where files sit in the
+image, the media types it speaks, the environment variables it reads, and the serving
+configuration `mpkit build` bakes in.
+
+Both sides import this module: the image reads through it, the seller side writes through it.
+It imports nothing from the seller side (it runs inside the image).
+
+Sources (keys of marketplace-contract.md): SM-HOST (port 8080, /opt/ml/model, 60 s per request),
+SM-PIPE (SAGEMAKER_BIND_TO_PORT), SM-BATCH (the batch variables, MaxPayloadInMB default 6),
+API-RT (InvokeEndpoint bodies at most 6 MiB), MP-LIMITS (60 min per batch invocation).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+CSV = "text/csv"
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+MEDIA_TYPES = (CSV, JSON, JSONLINES)
+# With no serving configuration baked in, the image answers JSON unless asked otherwise.
+DEFAULT_ACCEPT_TYPES = (JSON, CSV, JSONLINES)
+
+# ---- files
+SERVING_CONFIG_FILE = "serving.json"
+SERVING_CONFIG_PATH = f"/opt/mpkit/{SERVING_CONFIG_FILE}"
+BAKED_MODEL_DIR = "/opt/mpkit/model"
+SAGEMAKER_MODEL_DIR = "/opt/ml/model"  # SM-HOST: ModelDataUrl is extracted here
+MODEL_SPEC_FILE = "mpkit-model.json"
+HANDLER_DIR = "code"  # a handler module travels in the model folder under code/
+SPEC_FORMAT = 1
+
+
+class Env:
+    """The environment variables the image reads. SageMaker's first, then mpkit's own."""
+
+    BIND_TO_PORT = "SAGEMAKER_BIND_TO_PORT"  # SM-PIPE
+    SAFE_PORT_RANGE = "SAGEMAKER_SAFE_PORT_RANGE"  # SM-PIPE
+    BATCH = "SAGEMAKER_BATCH"  # SM-BATCH
+    MAX_PAYLOAD_IN_MB = "SAGEMAKER_MAX_PAYLOAD_IN_MB"  # SM-BATCH
+    BATCH_STRATEGY = "SAGEMAKER_BATCH_STRATEGY"  # SM-BATCH
+    MAX_CONCURRENT_TRANSFORMS = "SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"  # SM-BATCH
+    MODEL_SERVER_WORKERS = "SAGEMAKER_MODEL_SERVER_WORKERS"
+    MODEL_SERVER_TIMEOUT = "SAGEMAKER_MODEL_SERVER_TIMEOUT"
+    DEFAULT_INVOCATIONS_ACCEPT = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+    MODEL_DIR = "MPKIT_MODEL_DIR"
+    SERVING_CONFIG = "MPKIT_SERVING_CONFIG"
+    MODEL_THREADS = "MPKIT_MODEL_THREADS"
+    PRELOAD = "MPKIT_PRELOAD"
+    GRACEFUL_TIMEOUT = "MPKIT_GRACEFUL_TIMEOUT"
+
+
+# SageMaker's two spellings of the batch strategy: the API's and the container variable's.
+BATCH_STRATEGY_ENV = {"MultiRecord": "MULTI_RECORD", "SingleRecord": "SINGLE_RECORD"}
+
+# ---- limits and defaults
+DEFAULT_PORT = 8080  # SM-HOST
+DEFAULT_REALTIME_TIMEOUT_S = 60  # SM-HOST: respond within 60 seconds
+DEFAULT_BATCH_TIMEOUT_S = 3600  # MP-LIMITS: 60 minutes per batch invocation
+DEFAULT_MAX_PAYLOAD_MB = 6  # SM-BATCH default MaxPayloadInMB; API-RT Body max 6 MiB
+BATCH_PAYLOAD_CEILING_MB = 100  # SM-BATCH: MaxPayloadInMB at most 100; 0 means "chunked"
+MIB = 1024 * 1024
+
+
+def default_accept(accept_types, declared: str | None = None) -> str:
+    """The Accept used for `*/*` or no Accept: the declared one, else the first accept type."""
+    return declared or tuple(accept_types)[0]
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """What `mpkit build` bakes into SERVING_CONFIG_PATH from the manifest's `serving:`.
+    None means "not set": the image then takes its own default or SageMaker's variable."""
+
+    content_types: tuple = MEDIA_TYPES
+    accept_types: tuple = DEFAULT_ACCEPT_TYPES
+    default_accept: str | None = None
+    max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB
+    workers: int | None = None
+    timeout_s: int | None = None
+    preload: bool | None = None  # None: load the model before the workers fork
+
+    @property
+    def accept_default(self) -> str:
+        return default_accept(self.accept_types, self.default_accept)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["content_types"], data["accept_types"] = list(self.content_types), list(self.accept_types)
+        data["default_accept"] = self.accept_default
+        return {k: v for k, v in data.items() if v is not None}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ServingConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown serving settings: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        for key in ("content_types", "accept_types"):
+            if values.get(key):
+                values[key] = tuple(values[key])
+            else:
+                values.pop(key, None)
+        for key in ("max_payload_mb", "workers", "timeout_s"):
+            if key in values and values[key] is not None:
+                values[key] = int(values[key])
+        if values.get("max_payload_mb") in (None, 0):
+            values.pop("max_payload_mb", None)
+        if "preload" in values:
+            values["preload"] = str(values["preload"]).lower() not in ("false", "0", "no")
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: str | Path) -> "ServingConfig | None":
+        """The baked configuration, or None when the image has none."""
+        path = Path(path)
+        if not path.is_file():
+            return None
+        return cls.from_dict(json.loads(path.read_text()))
