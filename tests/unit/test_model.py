@@ -96,3 +96,18 @@ def test_a_wrong_compilation_is_dropped_at_load(loaded, monkeypatch):
     bad.compiled = lambda numeric, strings: np.zeros((len(numeric), 12))
     bad.verify(codecs._from_values([list(r) for r in spec.check_rows], spec))
     assert bad.compiled is None
+
+
+def test_a_clipping_min_max_scaler_keeps_its_own_range():
+    """A clipping MinMaxScaler before another: it clips to its own feature_range (the compiled
+    functions once all took the last scaler's range)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    spec = ModelSpec.from_dict({"framework": "pipeline", "files": {}, "features": [{"name": "x"}]})
+    chain = make_pipeline(MinMaxScaler(feature_range=(0, 1), clip=True), MinMaxScaler(feature_range=(-5, 5)))
+    transformer = ColumnTransformer([("x", chain, ["x"])]).fit(pd.DataFrame({"x": [0.0, 10.0]}))
+    compiled = featurizer.compile_featurizer(transformer, spec)
+    table = codecs.decode_csv(b"-20\n5\n30\n", spec)
+    np.testing.assert_allclose(compiled(table.numeric, table.strings), transformer.transform(table.to_frame()), rtol=1e-12)
