@@ -117,8 +117,8 @@ class Publisher:
 
     def _run(self) -> PublishResult:
         m, mode = self.manifest, self.mode
-        self.say(f"publishing {m.package_name} to {self.aws.target.label}, region {self.aws.region}")
         mode.prepare(self.aws, m, self.say)
+        self.say(f"publishing {m.package_name} to {self.aws.target.label}, region {self.aws.region}")
         where = preflight(m, self.aws, offline_ok=mode.offline_ok, say=self.say)
         self.record.set(package_name=m.package_name, account=where.account, region=where.region,
                         target="local" if self.aws.target.local else "aws")
