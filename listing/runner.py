@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from package.aws import Aws, Target
-from package.build import build_dir, require_image
+from package.build import build_dir, current_image
 from package.docker_engine import Engine
 from package.manifest import Manifest
 from package.publish_record import PublishRecord
@@ -48,7 +48,7 @@ def make_listing(manifest: Manifest, *, target: str = "aws", record: Path | None
     record = record or PublishRecord.path_for(manifest.root, manifest.package_name, target)
     sources = gather(manifest, record_path=record, report_path=report)
     engine = engine or Engine()
-    image = require_image(engine, image or manifest.image, hint="run `mpkit build` (or `mpkit publish`) first")
+    image = current_image(manifest, engine, image, say=say)
     say(f"listing for {sources.arn} (record {record}, report {sources.report_path})")
     run = ListingRun(write_listing(sources, engine, output=output or default_folder(manifest), image=image, say=say),
                      record=record)

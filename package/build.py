@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import inference_image
 from inference_image.contract import SERVING_CONFIG_FILE
 
 from .artifact import extract_model, pack_model, stage_model_dir
@@ -18,11 +19,13 @@ from .base_image import DEFAULT_BASE, resolve_base
 from .docker_engine import Engine
 from .errors import ConfigurationError
 from .manifest import Manifest
-from .wheelhouse import REQUIREMENTS, ensure_wheelhouse
+from .runtime import resolve as resolve_runtime
+from .wheelhouse import ensure_wheelhouse
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILE = ROOT / "Dockerfile"
-IMAGE_CODE = ROOT / "inference_image"
+# Package data, so an installed mpkit builds without a checkout: in the repository,
+# package/Dockerfile is a link to the Dockerfile at its root.
+DOCKERFILE = Path(__file__).resolve().with_name("Dockerfile")
+IMAGE_CODE = Path(inference_image.__file__).resolve().parent
 
 
 @dataclass
@@ -63,6 +66,15 @@ def mounted_model(manifest: Manifest, prefix: str = "mpkit-model-") -> Iterator[
         yield extract_model(archive, Path(tmp))
 
 
+def current_image(manifest: Manifest, engine: Engine, image: str | None = None, say=print) -> str:
+    """The image to run: the one named, which must exist; else the product's image built from the
+    current manifest, model files, runtime and image code (an unchanged build is reused, never a
+    stale one)."""
+    if image:
+        return require_image(engine, image)
+    return build(manifest, engine=engine, say=say).image
+
+
 def require_image(engine: Engine, image: str, hint: str = "run `mpkit build` first") -> str:
     """The image, when the engine has it; a ConfigurationError that says how to make it otherwise."""
     if not engine.image_exists(image):
@@ -81,13 +93,13 @@ def _link_tree(source: Path, target: Path) -> None:
             shutil.copy2(item, target / item.name)
 
 
-def stage_context(manifest: Manifest, wheelhouse: Path, model_dir: Path, context: Path) -> str:
+def stage_context(manifest: Manifest, requirements: str, wheelhouse: Path, model_dir: Path, context: Path) -> str:
     """Lay out the build context; returns a hash of everything in it (the content tag)."""
     if context.exists():
         shutil.rmtree(context)
     context.mkdir(parents=True)
     shutil.copy2(DOCKERFILE, context / "Dockerfile")
-    shutil.copy2(REQUIREMENTS, context / "requirements.txt")
+    (context / "requirements.txt").write_text(requirements)
     _link_tree(wheelhouse, context / "wheelhouse")
     shutil.copytree(IMAGE_CODE, context / "inference_image", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
     (context / SERVING_CONFIG_FILE).write_text(manifest.serving.config().to_json())
@@ -106,6 +118,9 @@ def stage_context(manifest: Manifest, wheelhouse: Path, model_dir: Path, context
 def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | None = None, say=print) -> BuildResult:
     engine = engine or Engine()
     out = build_dir(manifest)
+    # The runtime first: a version that contradicts the model files stops the build before anything is staged.
+    base = resolve_base(engine, base_image, say=say)
+    runtime = resolve_runtime(manifest, base_python(engine, base))
     say(f"model folder for {manifest.name} {manifest.version} ({manifest.delivery} delivery)")
     model_dir = stage_model_dir(manifest, out / "model")
     model_tar, sha = None, None
@@ -113,9 +128,10 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
         model_tar = out / "model.tar.gz"
         sha = pack_model(model_dir, model_tar)
         say(f"  {model_tar} sha256 {sha[:16]}...")
-    wheelhouse = ensure_wheelhouse(say=say)
-    base = resolve_base(engine, base_image, say=say)
-    content = stage_context(manifest, wheelhouse, model_dir, out / "context")
+    requirements = runtime.requirements()
+    wheelhouse = ensure_wheelhouse(requirements, runtime.python, say=say)
+    say("runtime: Python " + runtime.python + "".join(f", {lib} {v} ({runtime.sources[lib]})" for lib, v in runtime.packages.items()))
+    content = stage_context(manifest, requirements, wheelhouse, model_dir, out / "context")
     content = hashlib.sha256(f"{content} {base}".encode()).hexdigest()
     tags = [manifest.image, content_tag(manifest, content)]
     reused = engine.image_exists(tags[1])
@@ -135,6 +151,19 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
         model_sha256=sha, architecture=f"{info.get('Os')}/{info.get('Architecture')}",
         entrypoint=info["Config"].get("Entrypoint") or [], content_hash=content, reused=reused,
     )
+
+
+def base_python(engine: Engine, base: str) -> str:
+    """The base image's Python as major.minor: from its PYTHON_VERSION (the official images), else
+    by asking its python3."""
+    env = dict(item.split("=", 1) for item in (engine.inspect(base)["Config"] or {}).get("Env") or [] if "=" in item)
+    if env.get("PYTHON_VERSION"):
+        return ".".join(env["PYTHON_VERSION"].split(".")[:2])
+    code, output = engine.run_once(base, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], entrypoint=["python3"])
+    if code != 0:
+        raise ConfigurationError(f"the base image {base} has no python3 that answers: {output.strip()[-300:]}",
+                                 hint="use a base image with Python 3 (python:3.X-slim, or Debian with python3-venv)")
+    return output.strip().splitlines()[-1]
 
 
 def content_tag(manifest: Manifest, content_hash: str) -> str:

@@ -308,9 +308,19 @@ def cmd_teardown(args) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mpkit")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].replace("`", ""),
                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mpkit {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def command(name, help_text, func):

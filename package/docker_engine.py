@@ -382,6 +382,16 @@ class Engine:
         finally:
             container.remove(force=True)
 
+    def run_once(self, image: str, argv: list[str], entrypoint: list[str] | None = None, timeout: float = 120) -> tuple[int, str]:
+        """Run a command in the image with networking off; its exit code and output."""
+        container = self.client.containers.create(image, argv, entrypoint=entrypoint, network_mode="none")
+        try:
+            container.start()
+            code = int(container.wait(timeout=timeout).get("StatusCode", -1))
+            return code, container.logs().decode(errors="replace")
+        finally:
+            container.remove(force=True)
+
     def export(self, image: str):
         """The image's filesystem as a stream of tar chunks."""
         with self._created(image) as container:

@@ -93,6 +93,15 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
+class RuntimeSection:
+    """What the seller declares of the image's runtime; the rest is read from the model files."""
+
+    python: str | None = None  # default: the base image's (3.11)
+    packages: dict = field(default_factory=dict)  # library -> exact version
+    requirements: Path | None = None  # a handler's extra requirements
+
+
+@dataclass(frozen=True)
 class Serving:
     content_types: tuple
     accept_types: tuple
@@ -180,6 +189,7 @@ class Manifest:
     description: str
     model: ModelSection
     serving: Serving
+    runtime: RuntimeSection
     instance_types: InstanceTypes
     validation: ValidationProfile | None
     publish: Publish
@@ -218,6 +228,25 @@ class Manifest:
     def model_files(self) -> dict[str, Path]:
         return dict(self.model.files)
 
+    def declared_files(self) -> list[tuple[tuple, Path]]:
+        """(field path, resolved path) of every file the manifest names."""
+        out = [(("model", "files", role), path) for role, path in self.model.files.items()]
+        for field_path, path in ((("model", "handler"), self.model.handler), (("model", "check_rows"), self.model.check_rows),
+                                 (("model", "training", "metrics"), self.model.training.metrics),
+                                 (("runtime", "requirements"), self.runtime.requirements),
+                                 (("validation", "input"), self.validation.input if self.validation else None)):
+            if path is not None:
+                out.append((field_path, path))
+        out += [(("samples", i, "file"), sample.file) for i, sample in enumerate(self.samples)]
+        return out
+
+    def require_declared_files(self) -> None:
+        """A ManifestError naming the field and line of every declared file that is missing."""
+        problems = [f"{self.where(*field_path)}: {_dotted(field_path)}: {path.name} not found ({path})"
+                    for field_path, path in self.declared_files() if not path.exists()]
+        if problems:
+            raise ManifestError(problems)
+
     def require_file(self, *field_path) -> Path:
         """The file a field names; a ManifestError naming field and line when it is missing."""
         node = self._raw
@@ -254,6 +283,7 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
     serving = data["serving"]
     workers = serving.get("workers")
     validation = data.get("validation")
+    runtime = data.get("runtime") or {}
     publish = data.get("publish") or {}
     listing = data.get("listing")
     recommended = (listing or {}).get("recommended") or {}
@@ -272,6 +302,9 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
             default_accept=default_accept(serving["accept_types"], serving.get("default_accept")),
             max_payload_mb=serving.get("max_payload_mb", DEFAULT_MAX_PAYLOAD_MB), timeout_s=serving.get("timeout_s"),
             workers=workers if isinstance(workers, int) else None),
+        runtime=RuntimeSection(python=str(runtime["python"]) if runtime.get("python") else None,
+                               packages={str(k): str(v) for k, v in (runtime.get("packages") or {}).items()},
+                               requirements=resolve(runtime.get("requirements"))),
         instance_types=InstanceTypes(realtime=tuple(data["instance_types"]["realtime"]),
                                      batch=tuple(data["instance_types"]["batch"])),
         validation=None if not validation else ValidationProfile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .build import mounted_model, require_image
+from .build import current_image, mounted_model
 from .docker_engine import Engine
 from .errors import ConfigurationError
 from .manifest import Manifest
@@ -70,7 +70,7 @@ def requests_for(manifest: Manifest, files: list[str], content_type: str | None,
 def predict(manifest: Manifest, requests: list[Request], *, image: str | None = None, env: dict | None = None,
             engine: Engine | None = None, say=print) -> PredictResult:
     engine = engine or Engine()
-    image = require_image(engine, image or manifest.image)
+    image = current_image(manifest, engine, image, say=say)
     with mounted_model(manifest) as model_dir:
         say(f"starting {image} as SageMaker does: `serve`, networking off"
             + (", model at /opt/ml/model (read-only)" if model_dir else ""))

@@ -45,7 +45,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   log "installing mpkit into .venv"
   .venv/bin/pip install --quiet --upgrade pip >/dev/null
-  .venv/bin/pip install --quiet -e '.[dev,local]'
+  .venv/bin/pip install --quiet -e '.[dev,local,example,serve]'
   echo "$want" > "$stamp"
 fi
 log "setup done"

@@ -15,6 +15,7 @@ from package.base_image import DEFAULT_BASE, resolve_base
 from package.build import build, build_dir
 from package.manifest import Manifest
 from package.report import Check, Report, check
+from package.runtime import recorded_versions
 
 from . import static_checks
 from .container_checks import ContainerRun
@@ -27,6 +28,8 @@ ExtraChecks = Iterable[tuple[str, Callable[[], list[Check]]]]
 def validate(manifest: Manifest, engine, *, image: str | None = None, model_archive: Path | None = None,
              output: Path, build_if_missing: bool = True, startup_timeout: float | None = None,
              extra_checks: ExtraChecks = (), say=print) -> Report:
+    manifest.require_declared_files()  # before any container starts
+    named = image
     image = image or manifest.image
     report = Report(subject={"name": manifest.name, "version": manifest.version, "manifest": str(manifest.path),
                              "image": image})
@@ -37,17 +40,21 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         report.add(*run_checks())
 
     context = None
-    if not engine.image_exists(image):
+    if named is None:
+        # Never a stale verdict: the product's image as the manifest, model files, runtime and image
+        # code make it now (an unchanged build is reused).
+        image = build(manifest, engine=engine, say=say).image
+    elif not engine.image_exists(image):
         if not build_if_missing:
             report.add(check("image", "the image exists", "SM-HOST", False, "missing", image, "run `mpkit build`"))
             return report
         say(f"{image} is not built; building it")
-        result = build(manifest, engine=engine, say=say)
-        image = result.image
+        image = build(manifest, engine=engine, say=say).image
     if image == manifest.image:
         context = build_dir(manifest) / "context"
     info = engine.inspect(image)
     report.subject["image_id"] = info["Id"]
+    report.add(static_checks.runtime_check(recorded_versions(manifest), _installed(engine, image)))
 
     say("static checks: model archive, image configuration, downloads at start, secrets")
     with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:
@@ -90,6 +97,15 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         if manifest.validation and any(c.id == "startup" and c.status == "pass" for c in run.checks):
             report.batch = _batch(report, manifest, engine, image, model_dir, client, output, say)
     return report
+
+
+def _installed(engine, image: str) -> dict | None:
+    """Distribution -> version of what the image's python3 has installed; None if it cannot say."""
+    code, output = engine.run_once(image, ["-c", static_checks.INSTALLED_PROGRAM], entrypoint=["python3"])
+    try:
+        return json.loads(output.strip().splitlines()[-1]) if code == 0 else None
+    except (ValueError, IndexError):
+        return None
 
 
 def _batch(report: Report, manifest: Manifest, engine, image, model_dir, client, output: Path, say) -> dict:

@@ -250,3 +250,27 @@ def read_stream(chunks) -> io.RawIOBase:
             return n
 
     return io.BufferedReader(Stream(), 1024 * 1024)
+
+
+# What the image's Python has installed, by distribution name, as JSON on stdout.
+INSTALLED_PROGRAM = ("import importlib.metadata as m, json; "
+                     "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))")
+
+
+def runtime_check(recorded, installed: dict | None) -> Check:
+    """The library versions the model files record against the ones the image carries."""
+    if installed is None:
+        return check("runtime-versions", "the image carries the library versions the model files were saved with", "mpkit",
+                     False, "the image's python3 did not list its packages", "readable", "give the image a python3 on PATH",
+                     warn_only=True)
+    found, wrong = [], []
+    for item in recorded:
+        names = ("xgboost", "xgboost-cpu") if item.package == "xgboost" else (item.package,)
+        have = next((installed[n] for n in names if n in installed), None)
+        line = f"{item.file.name}: saved by {item.package} {item.version}; the image has {have or 'none'}"
+        (found if have == item.version else wrong).append(line)
+    return check("runtime-versions", "the image carries the library versions the model files were saved with "
+                 "(a model served by another version may answer differently)", "mpkit", not wrong,
+                 "; ".join(found + wrong) or "no versions recorded in the model files", "equal versions",
+                 "rebuild with `mpkit build` (it reads the versions from the model files), or declare them in "
+                 "runtime.packages", wrong)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from package.base_image import DEFAULT_BASE, resolve_base
-from package.build import mounted_model, require_image
+from package.build import current_image, mounted_model
 from package.docker_engine import Engine
 from package.errors import ConfigurationError
 from package.manifest import Manifest
@@ -75,7 +75,7 @@ def transform_local(manifest: Manifest, *, output: Path, source: Path | None = N
     if not source.exists():
         raise ConfigurationError(f"{source}: no such input file or folder")
     engine = engine or Engine()
-    image = require_image(engine, image or manifest.image)
+    image = current_image(manifest, engine, image, say=say)
     with mounted_model(manifest) as model_dir:
         result, offered, env = run_transform(engine, image, job, source, output, model_dir=model_dir,
                                              client_image=resolve_base(engine, DEFAULT_BASE, say=say), say=say,

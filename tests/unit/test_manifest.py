@@ -62,3 +62,14 @@ def test_missing_model_file_names_field_and_line(tmp_path):
     manifest = load_manifest(write_manifest(tmp_path))
     with pytest.raises(ManifestError, match=r"manifest.yaml:\d+: model.files.featurizer: file .* not found"):
         manifest.require_file("model", "files", "featurizer")
+
+
+def test_every_missing_declared_file_is_named_with_its_field_and_line(tmp_path, product):
+    (tmp_path / "example").symlink_to(product / "example")
+    manifest = load_manifest(write_manifest(tmp_path, **{"validation.input": "nowhere/input.csv",
+                                                          "samples": [{"file": "gone.csv", "content_type": "text/csv"}]}))
+    with pytest.raises(ManifestError) as caught:
+        manifest.require_declared_files()
+    assert len(caught.value.problems) == 2
+    assert any(p.endswith("nowhere/input.csv)") and ": validation.input: input.csv not found" in p for p in caught.value.problems)
+    assert any(": samples[0].file: gone.csv not found" in p and "manifest.yaml:" in p for p in caught.value.problems)

@@ -1,4 +1,5 @@
-"""The host pickles the featurizer and the image unpickles it: both must pin the same versions."""
+"""The example is trained on the host with the image's default versions, and the tests run the
+image's server on the host: both extras pin what inference_image/requirements.txt pins."""
 
 import re
 import tomllib
@@ -12,7 +13,8 @@ def _pins(lines):
 
 def test_host_and_image_pin_the_same_versions():
     image = _pins((ROOT / "inference_image" / "requirements.txt").read_text().splitlines())
-    host = _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    host = _pins(extras["example"] + extras["serve"])
     shared = {"numpy", "scipy", "scikit-learn", "xgboost-cpu", "pandas", "gunicorn", "uvicorn",
               "uvicorn-worker", "uvloop", "httptools"}
     assert {k: image[k] for k in shared} == {k: host[k] for k in shared}
