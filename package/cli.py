@@ -22,6 +22,19 @@ def _say(args):
     return say
 
 
+def cmd_init(args) -> int:
+    from .scaffold import init
+
+    written = init(Path(args.dir), args.model, name=args.name, force=args.force)
+    if args.json:
+        print(json.dumps({"written": [str(p) for p in written]}, indent=1))
+    else:
+        for path in written:
+            print(f"wrote {path}")
+        print("next: replace the REPLACE lines (samples, validation input, role), then `mpkit validate`")
+    return 0
+
+
 def cmd_build(args) -> int:
     from .build import build
 
@@ -330,6 +343,15 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--json", action="store_true", help="print one JSON document on stdout")
         c.set_defaults(func=func)
         return c
+
+    ini = command("init", "start a product folder for a model file: a commented manifest.yaml (framework, features and "
+                  "runtime read from the model) and a CI workflow", cmd_init)
+    ini.add_argument("--model", action="append", default=[], metavar="FILE",
+                     help="the model file (an XGBoost .json/.ubj or a pickled scikit-learn estimator); twice for a "
+                          "featurizer and a predictor")
+    ini.add_argument("--dir", default=".", help="the product folder (default: the current one)")
+    ini.add_argument("--name", help="the product's name (default: the folder's)")
+    ini.add_argument("--force", action="store_true", help="replace an existing manifest.yaml")
 
     b = command("build", "build the model artifact and the inference image (networking off)", cmd_build)
     b.add_argument("--base-image", default="python:3.11-slim",

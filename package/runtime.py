@@ -119,6 +119,52 @@ def _ubj_value(data: bytes, at: int):
     return items, at + (1 if count is None else 0)
 
 
+_UBJ_NUMBERS = {b"i": ("b", 1), b"U": ("B", 1), b"I": (">h", 2), b"l": (">i", 4), b"L": (">q", 8), b"d": (">f", 4),
+                b"D": (">d", 8)}
+
+
+def ubj_load(data: bytes):
+    """A whole UBJSON document (as XGBoost writes it) as Python values."""
+
+    def value(at: int, marker: bytes | None = None):
+        """The value at `at`; `marker` is given for a typed container's items, which have none."""
+        if marker is None:
+            marker, at = data[at:at + 1], at + 1
+        if marker in _UBJ_NUMBERS:
+            fmt, size = _UBJ_NUMBERS[marker]
+            return struct.unpack(fmt, data[at:at + size])[0], at + size
+        if marker in (b"T", b"F", b"Z"):
+            return {b"T": True, b"F": False, b"Z": None}[marker], at
+        if marker in (b"S", b"H"):
+            size, at = value(at)
+            return data[at:at + size].decode(), at + size
+        if marker == b"C":
+            return chr(data[at]), at + 1
+        if marker in (b"[", b"{"):
+            return container(at, marker == b"{")
+        raise ValueError(f"UBJSON marker {marker!r} at {at - 1}")
+
+    def container(at: int, is_object: bool):
+        kind = count = None
+        if data[at:at + 1] == b"$":
+            kind, at = data[at + 1:at + 2], at + 2
+        if data[at:at + 1] == b"#":
+            count, at = value(at + 1)
+        keys, items = [], []
+        while len(items) < count if count is not None else data[at:at + 1] not in (b"]", b"}"):
+            if is_object:
+                size, at = value(at)
+                keys.append(data[at:at + size].decode())
+                at += size
+            item, at = value(at, kind)
+            items.append(item)
+        if count is None:
+            at += 1
+        return (dict(zip(keys, items, strict=True)) if is_object else items), at
+
+    return value(0)[0]
+
+
 def xgboost_version(path: Path) -> str | None:
     """The XGBoost version a JSON or UBJSON model records, or None when it records none."""
     data = path.read_bytes()

@@ -5,14 +5,14 @@ dependencies have wheels for macOS as well as Linux. These ask PyPI, so they are
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import tomllib
-import venv
 from pathlib import Path
 
 import pytest
+
+from tests.wheel import build_wheel, fresh_venv
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.install
@@ -24,17 +24,7 @@ def _dependencies() -> list[str]:
 
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
-    # From a copy of the source, as a fresh checkout has it: setuptools writes into build/, which
-    # is also mpkit's own output folder.
-    source = tmp_path_factory.mktemp("source") / "mpkit"
-    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".mpkit", "build", "reports", "artifacts", "__pycache__", "*.egg-info"))
-    out = tmp_path_factory.mktemp("wheel")
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
-                         capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr
-    (found,) = out.glob("mpkit-*.whl")
-    return found
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 @pytest.mark.parametrize("platform", ["macosx_14_0_arm64", "macosx_12_0_x86_64"])
@@ -50,10 +40,7 @@ def test_the_clis_dependencies_have_wheels_for_macos(tmp_path, platform):
 
 def test_the_wheel_installs_into_a_fresh_venv_and_carries_what_it_needs(wheel, tmp_path):
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    run = subprocess.run([str(python), "-m", "pip", "install", "-q", str(wheel)], capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-2000:]
+    python = fresh_venv(wheel, env_dir) / "python"
     version = subprocess.run([str(env_dir / "bin" / "mpkit"), "--version"], capture_output=True, text=True, cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("mpkit "), version.stderr
     probe = ("import json, package.build as b, package.manifest as m, package.docker_engine as d, validation.egress_audit as e, "
