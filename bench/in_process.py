@@ -2,8 +2,9 @@
 libraries the container serves with): for each body, requests per second through
 
 - the straightforward path of the seeds and AWS's samples: pandas read_csv -> the fitted
-  featurizer's transform -> XGBoost -> JSON;
-- ours: the image's own Handler (parse, compiled featurizer, XGBoost, serialize).
+  featurizer's transform -> XGBoost -> JSON (for a bare scikit-learn model: read_csv ->
+  predict -> JSON);
+- ours: the image's own Handler (parse, compiled featurizer, predict, serialize).
 
 Both give XGBoost one thread, as each server worker has. Imports nothing from the seller side.
 Usage (inside the image): python3 in_process.py MODEL_DIR BODY_FILE...; prints one JSON object.
@@ -44,15 +45,23 @@ def main(model_dir: str, *body_files: str) -> dict:
 
     model = Path(model_dir)
     handler = Handler(Settings.load(env={"MPKIT_MODEL_DIR": model_dir}, baked_path="/none"))
-    featurizer = joblib.load(model / "featurizer.joblib")
-    booster = xgboost.Booster()
-    booster.load_model(str(model / "xgboost-model.ubj"))
-    booster.set_param({"nthread": 1})
-    names = handler.spec.names
+    spec = handler.spec
+    names = spec.names
+    if spec.framework == "sklearn":
+        estimator = joblib.load(model / spec.files["model"])
 
-    def straightforward(body):
-        frame = pd.read_csv(io.BytesIO(body), header=None, names=names)
-        return json.dumps({"predictions": booster.inplace_predict(featurizer.transform(frame)).tolist()}).encode()
+        def straightforward(body):
+            frame = pd.read_csv(io.BytesIO(body), header=None, names=names)
+            return json.dumps({"predictions": estimator.predict(frame.to_numpy()).tolist()}).encode()
+    else:
+        featurizer = joblib.load(model / spec.files["featurizer"])
+        booster = xgboost.Booster()
+        booster.load_model(str(model / spec.files["predictor"]))
+        booster.set_param({"nthread": 1})
+
+        def straightforward(body):
+            frame = pd.read_csv(io.BytesIO(body), header=None, names=names)
+            return json.dumps({"predictions": booster.inplace_predict(featurizer.transform(frame)).tolist()}).encode()
 
     results = {}
     for path in body_files:

@@ -12,6 +12,9 @@
 (c) cold start: container start to the first 200 on /ping.  (d) image size.
 (e) the batch replay: `mpkit transform-local` on a 100,000-row input, rows/s against the
     container's 1,000-row requests at concurrency 4 (in rows/s), and the replay's peak memory.
+(f) a seller's own model on a non-default runtime: a scikit-learn model trained in a venv with
+    scikit-learn OTHER_SKLEARN (bench/seller_models.py), served by an image carrying that
+    version; its in-process path against the straightforward one (read_csv -> predict -> JSON).
 
 The ceiling is our single-process req/s × the cores: what the container could reach if HTTP
 cost nothing. Usage: python bench/run.py [--manifest manifest.yaml] [--json out.json]
@@ -152,6 +155,30 @@ def cold_start(engine, image: str, runs: int = 3) -> float:
     return statistics.median(times)
 
 
+OTHER_SKLEARN = "1.5.2"
+
+
+def other_runtime(engine) -> dict:
+    """(f): the seller's venv and product are kept in mpkit's cache, so a second run trains nothing."""
+    from bench.seller_models import make_product, seller_env
+    from package.artifact import stage_model_dir
+    from package.build import build
+    from package.manifest import load_manifest
+    from package.wheelhouse import cache_root
+
+    folder = cache_root() / "bench" / f"scikit-learn-{OTHER_SKLEARN}"
+    python = seller_env(folder, [f"scikit-learn=={OTHER_SKLEARN}"])
+    product = folder / "product"
+    if not (product / "manifest.yaml").is_file():
+        make_product(python, product, "sklearn")
+    manifest = load_manifest(product / "manifest.yaml")
+    image = build(manifest, engine=engine, say=lambda _: None).image
+    rows = (product / "rows.csv").read_bytes().splitlines(keepends=True)
+    payloads = {1: rows[0], 1000: b"".join((rows * (1000 // len(rows) + 1))[:1000])}
+    with tempfile.TemporaryDirectory() as tmp:
+        return in_process(engine, image, stage_model_dir(manifest, Path(tmp) / "model"), payloads)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="benchmark the example product's image")
     parser.add_argument("--manifest", default=str(ROOT / "manifest.yaml"))
@@ -176,6 +203,7 @@ def main(argv=None) -> int:
     start = cold_start(engine, image)
     replay = batch_replay(manifest)
     size = engine.inspect(image)["Size"]
+    other = other_runtime(engine)
 
     print(f"\n{manifest.name}: {CORES} cores; ceiling = ours in process x {CORES}\n")
     print(f"{'in process':<34}{'1 row':>14}{'1,000 rows':>14}")
@@ -197,12 +225,18 @@ def main(argv=None) -> int:
     print(f"batch replay (transform-local, {replay['records']:,} rows, {replay['requests']} requests): "
           f"{replay['records_per_s']:,.0f} rows/s = {replay_ratio:.2f} x the container's 1,000-row @4 rows/s "
           f"({container_rows:,.0f}); peak memory of the replay process {replay['peak_rss_bytes'] / 1e6:.0f} MB")
+    print(f"\na seller's model on scikit-learn {OTHER_SKLEARN} (GradientBoostingRegressor), in process, req/s:")
+    for rows in (1, 1000):
+        print(f"  {rows:>5} rows: straightforward {other[rows]['straightforward_rps']:,.1f}, ours {other[rows]['ours_rps']:,.1f}"
+              f" ({other[rows]['speedup']:.2f}x)")
     targets = [
         ("in process, 1 row, ours / straightforward >= 5", inproc[1]["speedup"], 5),
         ("in process, 1,000 rows, ours / straightforward >= 1.5", inproc[1000]["speedup"], 1.5),
         ("container 1 row @4 / ceiling >= 0.4", of_ceiling(1, 4), 0.4),
         ("container 1,000 rows @4 / ceiling >= 0.7", of_ceiling(1000, 4), 0.7),
         ("batch replay rows/s / container 1,000-row rows/s >= 0.8", replay_ratio, 0.8),
+        (f"scikit-learn {OTHER_SKLEARN} model, 1 row, ours / straightforward >= 1 (never slower)", other[1]["speedup"], 1),
+        (f"scikit-learn {OTHER_SKLEARN} model, 1,000 rows, ours / straightforward >= 1", other[1000]["speedup"], 1),
     ]
     print("\ntargets (ratios from this run):")
     for label, value, target in targets:
@@ -211,7 +245,8 @@ def main(argv=None) -> int:
     print(f"  {'met ' if size <= 600e6 else 'MISS'} image <= 600 MB: {size / 1e6:.0f}")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "in_process": inproc, "cold_start_s": start, "batch_replay": replay, "image_bytes": size, "cores": CORES,
+            "in_process": inproc, "other_runtime": {"scikit-learn": OTHER_SKLEARN, **{str(k): v for k, v in other.items()}},
+            "cold_start_s": start, "batch_replay": replay, "image_bytes": size, "cores": CORES,
             "container": [{"rows": k[0], "concurrency": k[1], **v} for k, v in served.items()]}, indent=1))
     return 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from .build import current_image, mounted_model
 from .docker_engine import Engine
 from .errors import ConfigurationError
-from .manifest import Manifest
+from .manifest import Manifest, ManifestError
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,13 @@ def requests_for(manifest: Manifest, files: list[str], content_type: str | None,
         requests = [Request(s.file, s.content_type, accept or s.accept) for s in manifest.samples]
         if not requests:
             raise ConfigurationError(f"{manifest.where('samples')}: the manifest lists no samples; pass --file")
+        missing = [f"{manifest.where('samples', i, 'file')}: samples[{i}].file: {r.file.name} not found ({r.file})"
+                   for i, r in enumerate(requests) if not r.file.is_file()]
+        if missing:
+            raise ManifestError(missing)
     for request in requests:
         if not request.file.is_file():
-            raise ConfigurationError(f"{request.file}: no such file")
+            raise ConfigurationError(f"--file {request.file}: no such file")
     return requests
 
 

@@ -54,7 +54,7 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         context = build_dir(manifest) / "context"
     info = engine.inspect(image)
     report.subject["image_id"] = info["Id"]
-    report.add(static_checks.runtime_check(recorded_versions(manifest), _installed(engine, image)))
+    report.add(static_checks.runtime_check(recorded_versions(manifest), installed_versions(engine, image)))
 
     say("static checks: model archive, image configuration, downloads at start, secrets")
     with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:
@@ -99,7 +99,7 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
     return report
 
 
-def _installed(engine, image: str) -> dict | None:
+def installed_versions(engine, image: str) -> dict | None:
     """Distribution -> version of what the image's python3 has installed; None if it cannot say."""
     code, output = engine.run_once(image, ["-c", static_checks.INSTALLED_PROGRAM], entrypoint=["python3"])
     try:

@@ -59,6 +59,48 @@ def test_large_csv_with_a_short_row_is_refused_with_its_row():
     assert err.value.row == 2500
 
 
+NUMBERS = ModelSpec.from_dict({"framework": "sklearn", "files": {},
+                                "features": [{"name": "a"}, {"name": "b", "required": False}, {"name": "c"}]})
+
+
+def _careful(body: bytes, spec) -> np.ndarray:
+    return codecs._from_cells(np.array([r.split(",") for r in body.decode().splitlines() if r], dtype=str), spec).numeric
+
+
+def test_large_numbers_only_csv_takes_the_fastest_path_and_matches_the_small_path():
+    body = b"".join(b"%d.125,-%d.5e-3,%d\n" % (i, i, i % 9) for i in range(3000))
+    fast = codecs._csv_numbers(body.decode(), body, NUMBERS)
+    assert fast is not None and fast.numeric.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(fast.numeric, _careful(body, NUMBERS))
+    np.testing.assert_array_equal(codecs.decode_csv(body, NUMBERS).numeric, fast.numeric)
+
+
+@pytest.mark.parametrize("hole", [b",", b"\n", b"start"])
+def test_a_missing_value_leaves_the_fastest_path_and_is_still_read(hole):
+    rows = [b"1.5,2.5,3"] * 3000
+    rows[10] = {b",": b"1.5,,3", b"\n": b"1.5,2.5,", b"start": b",2.5,3"}[hole]
+    body = b"\n".join(rows) + b"\n"
+    assert codecs._csv_numbers(body.decode(), body, NUMBERS) is None
+    if hole == b",":  # b may be missing
+        assert np.isnan(codecs.decode_csv(body, NUMBERS).numeric[10, 1])
+    else:  # a and c may not
+        with pytest.raises(BadRequest) as err:
+            codecs.decode_csv(body, NUMBERS)
+        assert err.value.row == 10
+
+
+def test_the_fastest_path_hands_ragged_bodies_and_required_nans_to_the_careful_one():
+    rows = [b"1,2,3"] * 3000
+    rows[2999] = b"1,2,3,4"
+    with pytest.raises(BadRequest) as err:
+        codecs.decode_csv(b"\n".join(rows) + b"\n", NUMBERS)
+    assert err.value.row == 2999 and "takes 3" in err.value.message
+    rows[2999] = b"nan,2,3"
+    with pytest.raises(BadRequest) as err:
+        codecs.decode_csv(b"\n".join(rows) + b"\n", NUMBERS)
+    assert (err.value.row, err.value.column) == (2999, "a")
+
+
 def test_json_shapes():
     for body in ({"instances": [[1, "x", 2]]}, [[1, "x", 2]], [1, "x", 2], {"instances": [{"a": 1, "s": "x", "b": 2}]}):
         table = codecs.decode_json(json.dumps(body).encode(), SPEC)
