@@ -74,6 +74,7 @@ def cmd_validate(args) -> int:
     from .docker_engine import Engine
 
     manifest = load_manifest(args.manifest)
+    manifest.require_declared_files()  # a missing file is named before the engine is even asked
     archive = Path(args.model_archive) if args.model_archive else None
     if archive and not archive.is_file():
         raise ConfigurationError(f"{archive}: no such model archive")

@@ -81,3 +81,25 @@ def test_a_version_with_no_wheel_is_refused_naming_the_nearest(engine, old_sklea
     (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ConfigurationError, match=r"no wheel of pandas 2\.2\.99 .*nearest that exist: 2\.2\.3, 2\.3\.0"):
         build(load_manifest(tmp_path / "manifest.yaml"), engine=engine, say=lambda _: None)
+
+
+def test_after_a_change_validate_judges_the_new_content_never_the_old_image(engine, old_sklearn, tmp_path):
+    """A built image, then the manifest changes: `validate` with no --image builds or reuses only
+    what the current content makes (a missing model file is refused first: test_runtime's unit twin)."""
+    from validation.runner import validate
+
+    for name in ("model.joblib", "rows.csv", "sample.csv", "train.py"):
+        (tmp_path / name).symlink_to(old_sklearn / name)
+    data = yaml.safe_load((old_sklearn / "manifest.yaml").read_text())
+    data["name"] = "mpkit-test-stale"
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    first = build(load_manifest(tmp_path / "manifest.yaml"), engine=engine, say=lambda _: None)
+
+    data["serving"]["max_payload_mb"] = 5  # breaks the 6 MiB real-time rule: only the new image can fail it
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    report = validate(load_manifest(tmp_path / "manifest.yaml"), engine, output=tmp_path / "reports", startup_timeout=60,
+                      say=lambda _: None)
+    assert report.subject["image_id"] != first.image_id
+    assert json.loads(engine.read_file(report.subject["image"], "/opt/mpkit/serving.json"))["max_payload_mb"] == 5
+    # The verdict is the new content's: a 5 MB body limit refuses the 6 MiB real-time request.
+    assert [c.id for c in report.failed] == ["payload-realtime", "invocation-time"], report.table()

@@ -104,3 +104,26 @@ def test_a_model_saved_by_another_version_fails_the_start_with_the_libraries_wor
     with pytest.raises(LoadError, match="featurizer.joblib was saved by another version"):
         load_model(folder, ModelSpec.read(folder))
     shutil.rmtree(folder)
+
+
+def test_an_xgboost_model_is_checked_like_a_pickle(tmp_path, product):
+    (tmp_path / "example").symlink_to(product / "example")
+    (tmp_path / "old.json").write_text(json.dumps({"learner": {}, "version": [2, 1, 4]}))
+    changes = {"model": {"framework": "xgboost", "files": {"model": "old.json"}, "features": [{"name": "x"}]},
+               "samples": []}
+    assert resolve(load_manifest(write_manifest(tmp_path, **changes))).packages == {"xgboost": "2.1.4"}
+    declared = load_manifest(write_manifest(tmp_path, runtime={"packages": {"xgboost": "3.2.0"}}, **changes))
+    with pytest.raises(ConfigurationError, match=r"runtime.packages.xgboost is 3\.2\.0, but old.json was saved by xgboost 2\.1\.4"):
+        resolve(declared)
+
+
+def test_validate_names_a_missing_model_file_with_its_line_before_any_container(tmp_path, product, capsys):
+    from package.cli import main
+
+    (tmp_path / "example").symlink_to(product / "example")
+    path = write_manifest(tmp_path, **{"model.files": {"featurizer": "gone/featurizer.joblib",
+                                                       "predictor": "example/artifacts/model/xgboost-model.ubj"}})
+    assert main(["validate", "--manifest", str(path), "--report-dir", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "model.files.featurizer: featurizer.joblib not found" in err and "manifest.yaml:" in err
+    assert not (tmp_path / "reports").exists()
