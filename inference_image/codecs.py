@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -133,32 +135,77 @@ def _check_required(numeric: np.ndarray, strings: np.ndarray, spec: ModelSpec) -
             raise BadRequest(f"row {row}, column {name!r}: a value is required", row=row, column=name)
 
 
-def _locate_bad_number(rows, spec: ModelSpec) -> BadRequest:
+# A number as the manifest means one: ASCII digits, an optional sign, point and exponent, and
+# finite. Python's float() also takes "inf", "nan", "1_000" and other scripts' digits ("٤٧").
+NUMBER = re.compile(r"[ \t]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
+NUMBER_FORM = "ASCII digits with an optional sign, decimal point and exponent, and finite"
+
+
+def _is_number_text(value: str) -> bool:
+    return NUMBER.fullmatch(value) is not None and math.isfinite(float(value))
+
+
+def _is_number_value(value) -> bool:
+    """A JSON value for a numeric feature: a finite JSON number (not a boolean, not a string)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _quoted(value) -> str:
+    """The value as the buyer sent it (no NumPy wrapper), quoted, at most 80 characters."""
+    text = repr(str(value)) if isinstance(value, str) else json.dumps(value)[:80] if _jsonable(value) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _locate_bad_number(rows, spec: ModelSpec, is_number) -> BadRequest:
     for i, row in enumerate(rows):
         for j in spec.numeric_index:
             value = row[j]
-            if value is None or value == "":
+            if value is None or (isinstance(value, str) and value == "" and is_number is _is_number_text):
                 continue
-            try:
-                if isinstance(value, (list, dict, bool)):
-                    raise TypeError
-                float(value)
-            except (TypeError, ValueError):
+            if not is_number(value):
                 name = spec.features[j].name
-                return BadRequest(f"row {i}, column {name!r}: {value!r} is not a number", row=i, column=name)
-    return BadRequest("a value is not a number")
+                kind = "" if is_number is _is_number_text or isinstance(value, (int, float)) else f" (a JSON {_json_kind(value)})"
+                return BadRequest(f"row {i}, column {name!r}: {_quoted(value)}{kind} is not a number: send "
+                                  f"{NUMBER_FORM}", row=i, column=name)
+    return BadRequest(f"a value is not a number: send {NUMBER_FORM}")
+
+
+def _json_kind(value) -> str:
+    return {bool: "boolean", str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _check_categories(strings: np.ndarray, spec: ModelSpec) -> None:
+    """A declared category is the only value a string feature takes, unless the seller allows others."""
+    for k, j in enumerate(spec.string_index):
+        feature = spec.features[j]
+        if not feature.categories or feature.allow_unknown or not strings.size:
+            continue
+        column = strings[:, k]
+        outside = [i for i, v in enumerate(column) if v is not None and v not in feature.categories]
+        if outside:
+            i = outside[0]
+            raise BadRequest(f"row {i}, column {feature.name!r}: {_quoted(column[i])} is not one of "
+                             f"{', '.join(map(repr, feature.categories))}", row=i, column=feature.name)
 
 
 def _from_cells(cells: np.ndarray, spec: ModelSpec) -> Table:
     """cells: a str array [rows, features] from CSV, empty string = missing."""
     num = cells[:, spec.numeric_index]
-    try:
-        numeric = np.where(num == "", "nan", num).astype(np.float64)
-    except ValueError:
-        raise _locate_bad_number(cells, spec) from None
+    if any(v != "" and not _is_number_text(str(v)) for v in np.unique(num)):
+        raise _locate_bad_number(cells, spec, _is_number_text)
+    numeric = np.where(num == "", "nan", num).astype(np.float64)
     strings = cells[:, spec.string_index].astype(object)
     strings[strings == ""] = None
     _check_required(numeric, strings, spec)
+    _check_categories(strings, spec)
     return Table(numeric, strings, spec)
 
 
@@ -180,21 +227,21 @@ def _from_values(rows: list, spec: ModelSpec) -> Table:
     if not ordered:
         raise BadRequest("the body holds no rows")
     num_idx, str_idx = spec.numeric_index, spec.string_index
-    try:
-        numeric = np.array([[r[j] for j in num_idx] for r in ordered], dtype=np.float64).reshape(len(ordered), len(num_idx))
-        if any(isinstance(r[j], bool) for r in ordered for j in num_idx):
-            raise TypeError
-    except (TypeError, ValueError):
-        raise _locate_bad_number(ordered, spec) from None
+    if not all(r[j] is None or _is_number_value(r[j]) for r in ordered for j in num_idx):
+        raise _locate_bad_number(ordered, spec, _is_number_value)
+    numeric = np.array([[np.nan if r[j] is None else r[j] for j in num_idx] for r in ordered],
+                       dtype=np.float64).reshape(len(ordered), len(num_idx))
     strings = np.empty((len(ordered), len(str_idx)), dtype=object)
     for i, r in enumerate(ordered):
         for k, j in enumerate(str_idx):
             value = r[j]
-            if isinstance(value, (list, dict)):
+            if value is not None and not isinstance(value, str):
                 name = spec.features[j].name
-                raise BadRequest(f"row {i}, column {name!r}: expected a string, got a {type(value).__name__}", row=i, column=name)
-            strings[i, k] = None if value is None or value == "" else str(value)
+                raise BadRequest(f"row {i}, column {name!r}: expected a string, got a JSON {_json_kind(value)} "
+                                 f"{_quoted(value)}", row=i, column=name)
+            strings[i, k] = None if value is None or value == "" else value
     _check_required(numeric, strings, spec)
+    _check_categories(strings, spec)
     return Table(numeric, strings, spec)
 
 
@@ -220,6 +267,8 @@ def _csv_with_pandas(body: bytes, spec: ModelSpec) -> Table | None:
     if numbers_only:
         # A single float block: one copy out of it.
         numeric = np.array(frame.to_numpy(dtype=np.float64), dtype=np.float64, order="C")
+        if np.isinf(numeric).any():
+            return None  # the careful path names the cell
         strings = np.empty((len(frame), 0), dtype=object)
         _check_required(numeric, strings, spec)
         return Table(numeric, strings, spec)
@@ -227,10 +276,13 @@ def _csv_with_pandas(body: bytes, spec: ModelSpec) -> Table | None:
     numeric = np.empty((len(frame), len(spec.numeric_index)), dtype=np.float64)
     for k, j in enumerate(spec.numeric_index):
         numeric[:, k] = frame[j].to_numpy()
+    if np.isinf(numeric).any():
+        return None  # the careful path names the cell
     strings = frame[spec.string_index].to_numpy(dtype=object, copy=True)
     if strings.size:
         strings[(strings == "") | pd.isna(strings)] = None
     _check_required(numeric, strings, spec)
+    _check_categories(strings, spec)
     return Table(numeric, strings, spec)
 
 
@@ -238,7 +290,7 @@ def _csv_numbers(text: str, body: bytes, spec: ModelSpec) -> Table | None:
     """The fastest path, for large bodies of numbers only with every field filled in (NumPy's C
     parser, no DataFrame); None when the body needs another path, which then names any problem."""
     if body.startswith(b",") or body.rstrip().endswith(b",") or b",," in body or b"\n," in body or b",\n" in body \
-            or b",\r" in body:
+            or b",\r" in body or not body.isascii():
         return None
     try:
         numeric = np.loadtxt(text.splitlines(), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
@@ -246,10 +298,9 @@ def _csv_numbers(text: str, body: bytes, spec: ModelSpec) -> Table | None:
         return None
     if numeric.shape[1] != len(spec.features) or not len(numeric):
         return None
-    strings = np.empty((len(numeric), 0), dtype=object)
-    if np.isnan(numeric).any():
-        _check_required(numeric, strings, spec)
-    return Table(numeric, strings, spec)
+    if not np.isfinite(numeric).all():
+        return None  # "inf" or "nan" written out: the careful path names the cell
+    return Table(numeric, np.empty((len(numeric), 0), dtype=object), spec)
 
 
 def decode_csv(body: bytes, spec: ModelSpec) -> Table:
@@ -270,14 +321,44 @@ def decode_csv(body: bytes, spec: ModelSpec) -> Table:
     if len(set(map(len, rows))) != 1 or len(rows[0]) != n:
         bad = next(i for i, r in enumerate(rows) if len(r) != n)
         raise _shape_error(bad, len(rows[bad]), spec)
-    return _from_cells(np.array(rows, dtype=str).reshape(len(rows), n), spec)
+    # Object cells, not NumPy strings, which drop trailing NUL characters ("male\x00" would read "male").
+    return _from_cells(np.array(rows, dtype=object).reshape(len(rows), n), spec)
+
+
+class _NotJson(ValueError):
+    """What Python's JSON reader takes and JSON does not: NaN, Infinity, a key given twice."""
+
+
+def _no_constants(name: str):
+    raise _NotJson(f"{name} is not a JSON number")
+
+
+def _no_duplicate_keys(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _NotJson(f"the key {key!r} is given twice in one object")
+        seen[key] = value
+    return seen
+
+
+def _load_json(text: str, where: str = "the body"):
+    """JSON as the standard says, every failure a BadRequest: syntax, NaN/Infinity, a duplicate
+    key, a number with more digits than Python converts, nesting deeper than it recurses."""
+    try:
+        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except _NotJson as exc:
+        raise BadRequest(f"{where} is not valid JSON: {exc}") from None
+    except ValueError:  # Python's limit on integer digits
+        raise BadRequest(f"{where} holds a number with too many digits") from None
+    except RecursionError:
+        raise BadRequest(f"{where} is nested too deeply") from None
 
 
 def decode_json(body: bytes, spec: ModelSpec) -> Table:
-    try:
-        data = json.loads(_text(body))
-    except json.JSONDecodeError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    data = _load_json(_text(body))
     if isinstance(data, dict):
         if "instances" not in data:
             raise BadRequest('a JSON object body needs an "instances" list: {"instances": [[...], ...]}')
@@ -298,10 +379,9 @@ def decode_jsonlines(body: bytes, spec: ModelSpec) -> Table:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadRequest(f"line {line_no} is not valid JSON: {exc.msg}", row=len(rows)) from None
-        rows.append(row)
+            rows.append(_load_json(line, f"line {line_no}"))
+        except BadRequest as exc:
+            raise BadRequest(exc.message, row=len(rows)) from None
     return _from_values(rows, spec)
 
 

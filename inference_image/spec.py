@@ -22,6 +22,16 @@ class Feature:
     name: str
     type: str = NUMBER
     required: bool = True
+    categories: tuple = ()  # a string feature's declared values; others are refused...
+    allow_unknown: bool = False  # ...unless the seller lets the model's encoder decide
+
+
+def _feature_dict(feature: Feature) -> dict:
+    data = {"name": feature.name, "type": feature.type, "required": feature.required}
+    if feature.categories:
+        data["categories"] = list(feature.categories)
+        data["allow_unknown"] = feature.allow_unknown
+    return data
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,9 @@ class ModelSpec:
             kind = item.get("type", NUMBER)
             if kind not in (NUMBER, STRING):
                 raise ValueError(f"feature {item.get('name')!r}: type {kind!r} is neither number nor string")
-            features.append(Feature(name=str(item["name"]), type=kind, required=bool(item.get("required", True))))
+            features.append(Feature(name=str(item["name"]), type=kind, required=bool(item.get("required", True)),
+                                    categories=tuple(str(c) for c in item.get("categories") or ()),
+                                    allow_unknown=bool(item.get("allow_unknown", False))))
         return cls(
             framework=framework,
             files=dict(data.get("files") or {}),
@@ -70,7 +82,7 @@ class ModelSpec:
             "format": SPEC_FORMAT,
             "framework": self.framework,
             "files": dict(self.files),
-            "features": [{"name": f.name, "type": f.type, "required": f.required} for f in self.features],
+            "features": [_feature_dict(f) for f in self.features],
             "output": {"name": self.output_name},
         }
         if self.handler:

@@ -26,9 +26,10 @@ def feature_rows(features) -> list[str]:
     rows = ["| # | feature | type | unit | values | required | meaning |", "|---|---|---|---|---|---|---|"]
     for i, f in enumerate(features, 1):
         if f.categories:
-            values = " / ".join(map(str, f.categories))
+            values = " / ".join(map(str, f.categories)) + (" (others passed to the model)" if f.allow_unknown
+                                                          else " (no other value)")
         elif f.range:
-            values = f"{f.range[0]} to {f.range[1]}"
+            values = f"{f.range[0]} to {f.range[1]} in training"
         else:
             values = "any"
         rows.append(f"| {i} | `{f.name}` | {f.type} | {f.unit or ''} | {values} | "
@@ -69,7 +70,9 @@ def render(*, manifest, samples: list[SampleFile], folder: Path, batch_job: dict
              f"Each record has {len(features)} features:" if features else
              f"Content types: {', '.join(f'`{c}`' for c in serving.content_types)}.", ""]
     if features:
-        parts += feature_rows(features) + [""]
+        parts += feature_rows(features) + ["", "Numbers are ASCII digits with an optional sign, decimal point and exponent, and "
+                                           "finite (no `inf`, `NaN`, `1_000`). Ranges are the training data's: informative, "
+                                           "not enforced; answers outside them are extrapolated.", ""]
     for media in serving.content_types:
         parts.append(f"- `{media}`: {INPUT_FORMATS.get(media, 'as the samples show')}")
     parts += ["", "## Output", "",
@@ -86,7 +89,8 @@ def render(*, manifest, samples: list[SampleFile], folder: Path, batch_job: dict
               f"- Batch transform: mini-batches of at most {batch_mb} MB (`MaxPayloadInMB`), up to "
               f"{rules.BATCH_PAYLOAD_MB.value:.0f} MB; one `.out` file per input file.",
               "- Errors are answered with a 4xx status and a JSON body that names the problem and, where it can, the "
-              "row and column: 400 malformed input or wrong number of features, 406 unsupported Accept, 413 payload "
+              "row and column: 400 malformed input, wrong number of features, a value that is not a finite number, "
+              "a JSON value of another type than declared, or a category outside the listed ones; 406 unsupported Accept, 413 payload "
               "too large, 415 unsupported Content-Type. A 4xx is not a successful inference.",
               "- The model runs with no network access and needs no environment variables.", "",
               "## Real-time inference", "",

@@ -41,7 +41,8 @@ def model_spec(manifest: Manifest) -> ModelSpec:
     return ModelSpec(
         framework=model.framework,
         files={role: path.name for role, path in model.files.items()},
-        features=tuple(SpecFeature(f.name, f.type, f.required) for f in model.features),
+        features=tuple(SpecFeature(f.name, f.type, f.required, categories=f.categories or (), allow_unknown=f.allow_unknown)
+                       for f in model.features),
         handler=f"{HANDLER_DIR}/{model.handler.name}" if model.handler else None,
         check_rows=check_rows,
         **named,

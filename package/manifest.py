@@ -69,7 +69,8 @@ class Feature:
     unit: str | None = None
     description: str | None = None
     range: tuple | None = None  # the training data's range: informative, not enforced
-    categories: tuple | None = None
+    categories: tuple | None = None  # a string feature's values: any other is refused with a 400...
+    allow_unknown: bool = False  # ...unless this lets the model's own encoder decide
 
 
 @dataclass(frozen=True)
@@ -278,7 +279,8 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
     features = tuple(
         Feature(name=f["name"], type=f.get("type", NUMBER), required=f.get("required", True), unit=f.get("unit"),
                 description=f.get("description"), range=tuple(f["range"]) if f.get("range") else None,
-                categories=tuple(f["categories"]) if f.get("categories") else None)
+                categories=tuple(f["categories"]) if f.get("categories") else None,
+                allow_unknown=f.get("allow_unknown", False))
         for f in model.get("features") or [])
     serving = data["serving"]
     workers = serving.get("workers")
@@ -334,6 +336,11 @@ def _semantic_problems(data: dict, where) -> list[str]:
     default = serving.get("default_accept")
     if default and default not in serving["accept_types"]:
         problems.append((("serving", "default_accept"), f"{default!r} is not among accept_types {serving['accept_types']}"))
+    for i, feature in enumerate(data["model"].get("features", [])):
+        if feature.get("categories") and feature.get("type", NUMBER) != "string":
+            problems.append((("model", "features", i, "categories"), "categories are for features of type string"))
+        if feature.get("allow_unknown") and not feature.get("categories"):
+            problems.append((("model", "features", i, "allow_unknown"), "allow_unknown needs categories"))
     names = [f["name"] for f in data["model"].get("features", [])]
     for i, name in enumerate(names):
         if name in names[:i]:

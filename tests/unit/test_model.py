@@ -1,5 +1,6 @@
 """The compiled featurizer and the served predictions equal the fitted objects' own."""
 
+import dataclasses
 import io
 
 import joblib
@@ -47,9 +48,23 @@ def test_predictions_equal_the_fitted_objects(loaded, holdout, model_dir):
     np.testing.assert_allclose(ours, expected, rtol=1e-6)
 
 
-def test_unknown_category_is_ignored_like_scikit_learn(loaded):
+def _allowing_unknown(spec: ModelSpec) -> ModelSpec:
+    """The spec as with `allow_unknown: true` on every categorical feature: the encoder decides."""
+    return spec.with_features(tuple(dataclasses.replace(f, allow_unknown=True) if f.categories else f for f in spec.features))
+
+
+def test_unknown_category_is_refused_where_the_manifest_declares_the_categories(loaded):
+    _, spec = loaded
+    from inference_image.errors import BadRequest
+
+    with pytest.raises(BadRequest) as caught:
+        codecs.decode_csv(b"47,other,22.5,82,131,66.8,41,3,4.75,89\n", spec)
+    assert (caught.value.row, caught.value.column) == (0, "sex") and "'female', 'male'" in caught.value.message
+
+
+def test_unknown_category_is_ignored_like_scikit_learn_when_allowed(loaded):
     model, spec = loaded
-    table = codecs.decode_csv(b"47,other,22.5,82,131,66.8,41,3,4.75,89\n", spec)
+    table = codecs.decode_csv(b"47,other,22.5,82,131,66.8,41,3,4.75,89\n", _allowing_unknown(spec))
     np.testing.assert_allclose(model.compiled(table.numeric, table.strings), model.reference_features(table), rtol=1e-12)
 
 
@@ -57,7 +72,7 @@ def test_missing_known_and_unknown_categories_in_one_body_equal_scikit_learn(loa
     model, spec = loaded
     body = b"47,male,22.5,82,131,66.8,41,3,4.75,89\n50,male,22.5,82,131,66.8,41,3,4.75,89\n51,other,22.5,82,131,66.8,41,3,4.75,89\n" \
            b"52,female,22.5,82,131,66.8,41,3,4.75,89\n"
-    table = codecs.decode_csv(body, spec)
+    table = codecs.decode_csv(body, _allowing_unknown(spec))
     table.strings[1, 0] = None  # the manifest requires `sex`; the featurizer's own imputer still has a value for it
     np.testing.assert_allclose(model.compiled(table.numeric, table.strings), model.reference_features(table), rtol=1e-12)
 
