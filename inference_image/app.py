@@ -22,6 +22,7 @@ import threading
 import time
 
 from . import codecs
+from .contract import METERING_HEADER, metering_value
 from .errors import InferenceTimeout, PayloadTooLarge, RequestError
 from .handler import Handler
 from .settings import Settings
@@ -76,6 +77,9 @@ class _Deadline:
             yield
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+METERING = METERING_HEADER.lower().encode()
 
 
 def _headers(scope) -> dict[str, str]:
@@ -182,7 +186,9 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
             if timed_out and on_timeout:
                 on_timeout()
         if out is not None:
-            await _send(send, status, out, out_media, close=close)
+            # Billed units ride on successful answers only: an error is never metered.
+            extra = [(METERING, metering_value(rows or 1).encode())] if settings.metering and status == 200 else ()
+            await _send(send, status, out, out_media, close=close, extra=extra)
 
     async def app(scope, receive, send) -> None:
         kind = scope["type"]

@@ -52,6 +52,16 @@ class Env:
     GRACEFUL_TIMEOUT = "MPKIT_GRACEFUL_TIMEOUT"
 
 
+# Usage reported by a product priced per inference: on every 2xx answer, never on an error
+# (marketplace-lifecycle.md, "Pricing, free trials, metering": userguide/ml-inference-metering).
+METERING_HEADER = "X-Amzn-Inference-Metering"
+METERING_DIMENSION = "inference.count"  # the only dimension Marketplace accepts for ML products
+
+
+def metering_value(units: int) -> str:
+    return json.dumps({"Dimension": METERING_DIMENSION, "ConsumedUnits": units}, separators=(",", ":"))
+
+
 # SageMaker's two spellings of the batch strategy: the API's and the container variable's.
 BATCH_STRATEGY_ENV = {"MultiRecord": "MULTI_RECORD", "SingleRecord": "SINGLE_RECORD"}
 
@@ -81,6 +91,7 @@ class ServingConfig:
     workers: int | None = None
     timeout_s: int | None = None
     preload: bool | None = None  # None: load the model before the workers fork
+    metering: bool | None = None  # True under per-inference pricing: report each 2xx's records
 
     @property
     def accept_default(self) -> str:
@@ -111,8 +122,9 @@ class ServingConfig:
                 values[key] = int(values[key])
         if values.get("max_payload_mb") in (None, 0):
             values.pop("max_payload_mb", None)
-        if "preload" in values:
-            values["preload"] = str(values["preload"]).lower() not in ("false", "0", "no")
+        for key in ("preload", "metering"):
+            if key in values and values[key] is not None:
+                values[key] = str(values[key]).lower() not in ("false", "0", "no")
         return cls(**values)
 
     @classmethod

@@ -86,6 +86,7 @@ class Settings:
     model_threads: int = 1
     preload: bool = True
     graceful_timeout_s: int = GRACEFUL_TIMEOUT_S
+    metering: bool = False  # per-inference pricing: the usage header on every 2xx
 
     @property
     def max_payload_bytes(self) -> int:
@@ -130,4 +131,5 @@ class Settings:
             model_threads=_int(env, Env.MODEL_THREADS, 1),
             preload=env.get(Env.PRELOAD, str(baked.preload is not False)).lower() not in ("false", "0", "no"),
             graceful_timeout_s=_int(env, Env.GRACEFUL_TIMEOUT, GRACEFUL_TIMEOUT_S),
+            metering=bool(baked.metering),
         )

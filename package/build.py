@@ -102,7 +102,7 @@ def stage_context(manifest: Manifest, requirements: str, wheelhouse: Path, model
     (context / "requirements.txt").write_text(requirements)
     _link_tree(wheelhouse, context / "wheelhouse")
     shutil.copytree(IMAGE_CODE, context / "inference_image", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
-    (context / SERVING_CONFIG_FILE).write_text(manifest.serving.config().to_json())
+    (context / SERVING_CONFIG_FILE).write_text(manifest.serving.config(metering=manifest.pricing.metered).to_json())
     if manifest.delivery == "image":
         shutil.copytree(model_dir, context / "model")
     else:

@@ -115,11 +115,23 @@ class Serving:
     def max_payload_bytes(self) -> int:
         return self.max_payload_mb * MIB
 
-    def config(self) -> ServingConfig:
+    def config(self, metering: bool = False) -> ServingConfig:
         """What the image is baked with (inference_image/contract.py)."""
         return ServingConfig(content_types=self.content_types, accept_types=self.accept_types,
                              default_accept=self.default_accept, max_payload_mb=self.max_payload_mb,
-                             workers=self.workers, timeout_s=self.timeout_s)
+                             workers=self.workers, timeout_s=self.timeout_s, metering=True if metering else None)
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """How the product is priced (the listing's offer reuses it). Under `inference` the image
+    reports each 2xx answer's records in the metering header."""
+
+    model: str | None = None  # free | hourly | inference; None: not declared
+
+    @property
+    def metered(self) -> bool:
+        return self.model == "inference"
 
 
 @dataclass(frozen=True)
@@ -190,6 +202,7 @@ class Manifest:
     description: str
     model: ModelSection
     serving: Serving
+    pricing: Pricing
     runtime: RuntimeSection
     instance_types: InstanceTypes
     validation: ValidationProfile | None
@@ -304,6 +317,7 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
             default_accept=default_accept(serving["accept_types"], serving.get("default_accept")),
             max_payload_mb=serving.get("max_payload_mb", DEFAULT_MAX_PAYLOAD_MB), timeout_s=serving.get("timeout_s"),
             workers=workers if isinstance(workers, int) else None),
+        pricing=Pricing(model=(data.get("pricing") or {}).get("model")),
         runtime=RuntimeSection(python=str(runtime["python"]) if runtime.get("python") else None,
                                packages={str(k): str(v) for k, v in (runtime.get("packages") or {}).items()},
                                requirements=resolve(runtime.get("requirements"))),

@@ -40,6 +40,10 @@ BATCH_DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", 
 INVOCATION_TIMEOUT_S = 600
 INVOCATION_MAX_RETRIES = 3
 
+# Per-inference pricing: the container's usage header (marketplace-lifecycle.md, "Pricing, free
+# trials, metering", from the seller guide's userguide/ml-inference-metering page).
+METERING_SOURCE = "MP-METERING"
+
 # Publishing (marketplace-contract.md §1.2, §2).
 SCAN_BLOCKING_SEVERITIES = ("CRITICAL", "HIGH")  # MP-UPLOAD: fix Critical or High findings before publishing
 SAME_REGION_SOURCE = "MP-LIMITS"  # package, ECR image, S3 artifacts and validation data in one Region

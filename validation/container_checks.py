@@ -11,12 +11,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from inference_image.contract import CSV, JSON, JSONLINES, Env
+from inference_image.contract import CSV, JSON, JSONLINES, METERING_DIMENSION, METERING_HEADER, Env
 from package import rules
 from package.errors import ContainerError
 from package.report import Check, check
 
 from . import egress_audit
+from .batch import count_output_records
 
 UNKNOWN_MEDIA = "application/x-mpkit-unknown"
 AUDIT_DIR = "/opt/mpkit-audit"
@@ -72,6 +73,7 @@ class ContainerRun:
         self.client_image, self.say = client_image, say
         self.checks: list[Check] = []
         self.performance: list[dict] = []
+        self.answered: list[tuple] = []  # (what was sent, reply, accept), for the metering check
         config = engine.inspect(image)["Config"] or {}
         self.labels = config.get("Labels") or {}
         image_env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
@@ -101,6 +103,7 @@ class ContainerRun:
                 self._ping(container)
                 self._content_matrix(container)
                 self._errors(container)
+                self._metering()
                 self._payloads(container)
                 self._load(container)
                 peak = container.memory_peak()
@@ -149,6 +152,7 @@ class ContainerRun:
                 tried += 1
                 reply = container.invoke(body, content_type, accept)
                 where = f"{sample.file.name} as {content_type} -> {accept}"
+                self.answered.append((where, reply, accept))
                 if reply.status is None or not 200 <= reply.status < 300:
                     problems.append(f"{where}: {reply.status or reply.error} {reply.body[:200]!r}")
                 elif _media(reply.content_type) != accept:
@@ -181,6 +185,7 @@ class ContainerRun:
         problems = []
         for name, body, content_type, accept in self._error_cases():
             reply = container.invoke(body, content_type, accept)
+            self.answered.append((name, reply, accept))
             if reply.status is None:
                 problems.append(f"{name}: connection dropped ({reply.error})")
             elif not 400 <= reply.status < 500:
@@ -193,6 +198,47 @@ class ContainerRun:
                                  "stays 200", "MP-REQ", not problems, f"{5 - len(problems)}/5 cases", "5/5 cases",
                                  "raise a client error (400/406/413/415) for bad input; never return 200 with an "
                                  "error message", problems))
+
+    def _metering(self) -> None:
+        """Per-inference pricing: the usage header on every 2xx, with the records answered, and on
+        no error. Under other pricing a header is ignored by Marketplace: a warning."""
+        metered = self.manifest.pricing.metered
+        problems, seen = [], 0
+        for where, reply, accept in self.answered:
+            header = next((v for k, v in reply.headers.items() if k.lower() == METERING_HEADER.lower()), None)
+            ok_status = reply.status is not None and 200 <= reply.status < 300
+            seen += header is not None
+            if not ok_status:
+                if header is not None:
+                    problems.append(f"{where}: a {reply.status} carries {METERING_HEADER}: an error must not be metered")
+                continue
+            if not metered:
+                if header is not None:
+                    problems.append(f"{where}: {METERING_HEADER} sent, but the product is not priced per inference")
+                continue
+            if header is None:
+                problems.append(f"{where}: a {reply.status} without {METERING_HEADER}")
+                continue
+            try:
+                value = json.loads(header)
+                units = value["ConsumedUnits"]
+            except (ValueError, TypeError, KeyError):
+                problems.append(f"{where}: {METERING_HEADER} is not {{Dimension, ConsumedUnits}} JSON: {header[:100]!r}")
+                continue
+            records = count_output_records(reply.body, accept)
+            if value.get("Dimension") != METERING_DIMENSION or not isinstance(units, int) or units <= 0 or units != records:
+                problems.append(f"{where}: {header[:100]} (answered {records} records; want Dimension "
+                                f"{METERING_DIMENSION!r} and ConsumedUnits {records})")
+        rule = (f"under per-inference pricing every 2xx carries {METERING_HEADER} with Dimension {METERING_DIMENSION} "
+                "and ConsumedUnits the records answered, and no error carries it" if metered else
+                f"no {METERING_HEADER} when the product is not priced per inference (Marketplace ignores it), none on errors")
+        hint = ("set pricing.model: inference in the manifest and rebuild (mpkit's image then meters), or send the header "
+                "on each 2xx from your server" if metered else
+                "drop the header, or declare pricing.model: inference if the product is priced per inference")
+        errors_metered = any("must not be metered" in p for p in problems)
+        self.checks.append(check("metering", rule, rules.METERING_SOURCE, not problems,
+                                 f"{seen} of {len(self.answered)} answers metered", "every 2xx" if metered else "none",
+                                 hint, problems, warn_only=not metered and not errors_metered))
 
     def _payloads(self, container) -> None:
         if not self.line_rows:

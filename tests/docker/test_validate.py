@@ -21,6 +21,7 @@ TINY = {  # the small server's MODE -> the check that must fail
     "drop-last": "batch-record-count",
     "slow-ping": "ping-time",
     "slow-invocation": "invocation-time",
+    "meter-errors": "metering",
 }
 OURS = {  # our image, broken one way -> the checks that must fail
     "pip-at-start": (
@@ -137,3 +138,14 @@ def test_the_example_product_passes_every_check_and_batch_matches_real_time(engi
         real_time = container.invoke(source.read_bytes(), "text/csv", "text/csv").body
     assert out.read_bytes().splitlines() == real_time.splitlines()
     assert len(real_time.splitlines()) == len(source.read_bytes().splitlines())
+
+
+def test_the_example_priced_per_inference_meters_every_answer_and_passes(engine, product, tmp_path):
+    from package.manifest import load_manifest
+
+    (tmp_path / "example").symlink_to(product / "example")
+    manifest = load_manifest(write_manifest(tmp_path, name="mpkit-test-metered", pricing={"model": "inference"}))
+    report = _validate(engine, manifest, None, tmp_path)
+    metering = next(c for c in report.checks if c.id == "metering")
+    assert metering.status == "pass" and metering.measured.startswith("9 of 14"), metering
+    assert report.failed == [], report.table()

@@ -199,3 +199,20 @@ def test_kept_connections_are_let_go_to_rebalance_the_workers(tmp_path, samples,
     closes = [client.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv"}).headers.get("connection")
               for _ in range(app_module.KEEPALIVE_REQUESTS)]
     assert closes.count("close") == 1
+
+
+def test_per_inference_pricing_meters_every_2xx_with_its_records_and_no_error(model_dir, samples, tmp_path):
+    baked = tmp_path / "serving.json"
+    baked.write_text(json.dumps({"metering": True}))
+    metered = AsgiClient(create_app(Settings.load(env={"MPKIT_MODEL_DIR": str(model_dir)}, baked_path=str(baked))))
+    reply = metered.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv"})
+    rows = len(samples["text/csv"].splitlines())
+    assert reply.status_code == 200
+    assert json.loads(reply.headers["x-amzn-inference-metering"]) == {"Dimension": "inference.count", "ConsumedUnits": rows}
+    refused = metered.post("/invocations", data=b"1,2\n", headers={"Content-Type": "text/csv"})
+    assert refused.status_code == 400 and "x-amzn-inference-metering" not in refused.headers
+
+
+def test_other_pricing_sends_no_metering_header(client, samples):
+    reply = client.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv"})
+    assert reply.status_code == 200 and "x-amzn-inference-metering" not in reply.headers

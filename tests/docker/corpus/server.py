@@ -4,7 +4,8 @@ ok: a correct server. errors-200: answers 200 to bad requests. ping-body: /ping 
 wrong-port: listens on 8081. no-bind-port: ignores SAGEMAKER_BIND_TO_PORT. drop-last: a
 multi-record request loses its last record. slow-ping: /ping takes 2.5 s once the server has
 answered five (so it starts, then misses SageMaker's 2 s). slow-invocation: a
-request over 1 MB takes 61 s.
+request over 1 MB takes 61 s. meter-errors: every answer to POST, errors included, carries the
+per-inference metering header.
 """
 
 import json
@@ -39,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if MODE == "meter-errors" and self.command == "POST":
+            self.send_header("X-Amzn-Inference-Metering", '{"Dimension": "inference.count", "ConsumedUnits": 1}')
         self.end_headers()
         self.wfile.write(body)
 
