@@ -1,9 +1,22 @@
 """The four steps of an invocation, each replaceable by the seller's own module.
 
-The convention is that of SageMaker's framework containers: a module may define `model_fn(model_dir)`,
-`input_fn(body, content_type)`, `predict_fn(data, model)` and `output_fn(prediction, accept)`;
-whatever it leaves out, the built-in step does. `output_fn` may return bytes, or a pair of bytes
-and the content type it chose.
+The convention is that of SageMaker's framework containers. The module is `code/inference.py` in
+the model folder (inside model.tar.gz for S3 delivery; `mpkit build` puts the manifest's
+`model.handler` there), and may define any of:
+
+- `model_fn(model_dir: str) -> model`, called once at start, before the workers fork;
+  default: mpkit's loader for the manifest's framework;
+- `input_fn(body: bytes, content_type: str) -> data`; default: the body parsed and checked
+  against the declared features, a Table (`.numeric`, `.strings`, `.to_frame()`);
+- `predict_fn(data, model) -> prediction`; default: mpkit's models take the Table; a model
+  from the seller's own `model_fn` gets `model.predict(data.to_frame())`, the rows as a pandas
+  DataFrame with the declared feature names;
+- `output_fn(prediction, accept: str) -> bytes | str | (bytes, content type)`; default: the
+  prediction as JSON `{"predictions": [...]}`, CSV or JSON Lines.
+
+An exception that carries an integer `status` (or `status_code`) from 400 to 499 is the
+caller's mistake and is answered with that status and its message; a `ValueError` from
+`input_fn` is a 400; anything else is a 500 (logged, not sent back).
 """
 
 from __future__ import annotations
@@ -14,12 +27,23 @@ import time
 from pathlib import Path
 
 from . import codecs
+from .contract import HANDLER_DIR
 from .errors import BadRequest, RequestError
-from .loaders import LoadError, load_model
+from .loaders import LoadError, PipelineModel, PlainModel, load_model
 from .settings import Settings
 from .spec import ModelSpec
 
 log = logging.getLogger("mpkit.model")
+DEFAULT_HANDLER = f"{HANDLER_DIR}/inference.py"  # where SageMaker's framework containers look
+
+
+class SellerClientError(RequestError):
+    """A seller's handler said the caller was wrong, with a 4xx status of its own choosing."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+        self.kind = "client_error"
 
 
 def _import_module(path: Path):
@@ -36,7 +60,8 @@ class Handler:
         started = time.perf_counter()
         model_dir = Path(settings.model_dir)
         spec = ModelSpec.read(model_dir)
-        user = _import_module(model_dir / spec.handler) if spec.handler else None
+        handler = spec.handler or (DEFAULT_HANDLER if (model_dir / DEFAULT_HANDLER).is_file() else None)
+        user = _import_module(model_dir / handler) if handler else None
         self.user_steps = sorted(n for n in ("model_fn", "input_fn", "predict_fn", "output_fn") if hasattr(user, n))
 
         if "model_fn" in self.user_steps:
@@ -63,7 +88,9 @@ class Handler:
 
     @staticmethod
     def _predict_fn(data, model):
-        return model.predict(data)
+        if isinstance(model, (PlainModel, PipelineModel)) or not isinstance(data, codecs.Table):
+            return model.predict(data)
+        return model.predict(data.to_frame())
 
     def _output_fn(self, prediction, accept: str) -> bytes:
         return codecs.encode(prediction, accept, self.spec)
@@ -72,14 +99,17 @@ class Handler:
         """Returns (response bytes, response content type, number of rows or None)."""
         try:
             data = self.input_fn(body, content_type)
-        except RequestError:
-            raise
         except ValueError as exc:
             if "input_fn" not in self.user_steps:
                 raise
             raise BadRequest(f"input_fn refused the body: {exc}") from None
-        prediction = self.predict_fn(data, self.model)
-        out = self.output_fn(prediction, accept)
+        except Exception as exc:
+            raise _as_client_error(exc) from None
+        try:
+            prediction = self.predict_fn(data, self.model)
+            out = self.output_fn(prediction, accept)
+        except Exception as exc:
+            raise _as_client_error(exc) from None
         media = accept
         if isinstance(out, tuple):
             out, media = out
@@ -87,3 +117,13 @@ class Handler:
             out = out.encode()
         rows = len(data) if hasattr(data, "__len__") else None
         return out, media, rows
+
+
+def _as_client_error(exc: Exception) -> Exception:
+    """A seller's exception that carries a 4xx status becomes that answer; any other stays as it is."""
+    if isinstance(exc, RequestError):
+        return exc
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    if isinstance(status, int) and not isinstance(status, bool) and 400 <= status < 500:
+        return SellerClientError(str(exc) or type(exc).__name__, status)
+    return exc

@@ -216,3 +216,47 @@ def test_per_inference_pricing_meters_every_2xx_with_its_records_and_no_error(mo
 def test_other_pricing_sends_no_metering_header(client, samples):
     reply = client.post("/invocations", data=samples["text/csv"], headers={"Content-Type": "text/csv"})
     assert reply.status_code == 200 and "x-amzn-inference-metering" not in reply.headers
+
+
+def test_code_inference_py_is_the_handler_when_the_spec_names_none(tmp_path):
+    model = _custom_model(tmp_path, "def model_fn(model_dir):\n    return 3.0\n"
+                                    "def predict_fn(data, model):\n    return data.numeric[:, 0] * model\n")
+    spec = json.loads((model / "mpkit-model.json").read_text())
+    del spec["handler"]
+    (model / "mpkit-model.json").write_text(json.dumps(spec))
+    client = AsgiClient(create_app(Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")))
+    reply = client.post("/invocations", data=b"1\n2\n", headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert reply.status_code == 200 and reply.data == b"3.0\n6.0\n"
+
+
+def test_a_model_fn_alone_gets_the_rows_as_a_frame_with_the_feature_names(tmp_path):
+    model = _custom_model(tmp_path, (
+        "class Model:\n"
+        "    def predict(self, frame):\n        return (frame['x'] * 2).to_numpy()\n"
+        "def model_fn(model_dir):\n    return Model()\n"))
+    client = AsgiClient(create_app(Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")))
+    reply = client.post("/invocations", data=b"1\n4\n", headers={"Content-Type": "text/csv", "Accept": "text/csv"})
+    assert reply.status_code == 200 and reply.data == b"2.0\n8.0\n"
+
+
+STEPS = {
+    "input_fn": "def input_fn(body, content_type):\n    first = float(body.split()[0])\n",
+    "predict_fn": "def predict_fn(data, model):\n    first = data.numeric[0, 0]\n",
+    "output_fn": "def predict_fn(data, model):\n    return data.numeric[:, 0]\n"
+                 "def output_fn(prediction, accept):\n    first = prediction[0]\n",
+}
+
+
+@pytest.mark.parametrize("step", sorted(STEPS))
+def test_a_handlers_exception_with_a_4xx_status_is_that_answer_and_others_are_500(tmp_path, step):
+    model = _custom_model(tmp_path, (
+        "class Refused(Exception):\n    status_code = 422\n"
+        "def model_fn(model_dir):\n    return None\n" + STEPS[step] +
+        "    if first == 1:\n        raise Refused('the reading is out of the sensor range')\n"
+        "    raise RuntimeError('a bug of the seller')\n"))
+    client = AsgiClient(create_app(Settings.load(env={"MPKIT_MODEL_DIR": str(model)}, baked_path="/none")))
+    headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+    refused = client.post("/invocations", data=b"1\n", headers=headers)
+    assert refused.status_code == 422 and "out of the sensor range" in json.loads(refused.data)["error"]["message"]
+    failed = client.post("/invocations", data=b"2\n", headers=headers)
+    assert failed.status_code == 500 and "a bug of the seller" not in failed.data.decode()
