@@ -396,7 +396,40 @@ def decode(body: bytes, media: str, spec: ModelSpec) -> Table:
 
 # ---------------------------------------------------------------- encoding
 
-def encode(predictions: np.ndarray, media: str, spec: ModelSpec) -> bytes:
+def _records(classified) -> list[dict]:
+    """A classifier's answer per row, with the same field names in JSON and JSON Lines."""
+    out = []
+    for i in range(len(classified)):
+        record = {}
+        if classified.labels is not None:
+            record["label"] = classified.labels[i]
+        if classified.probabilities is not None:
+            record["probabilities"] = dict(zip(classified.classes, classified.probabilities[i].tolist(), strict=True))
+        out.append(record)
+    return out
+
+
+def _encode_classified(classified, media: str) -> bytes:
+    if media == JSON:
+        return json.dumps({"predictions": _records(classified)}).encode()
+    if media == JSONLINES:
+        return "".join(json.dumps(r) + "\n" for r in _records(classified)).encode()
+    if media == CSV:
+        # label, then one probability per class in class order (USAGE.md names the columns).
+        stream = io.StringIO()
+        writer = csv.writer(stream, lineterminator="\n")
+        for i in range(len(classified)):
+            row = [classified.labels[i]] if classified.labels is not None else []
+            if classified.probabilities is not None:
+                row += classified.probabilities[i].tolist()
+            writer.writerow(row)
+        return stream.getvalue().encode()
+    raise NotAcceptable(f"cannot answer in {media}")
+
+
+def encode(predictions, media: str, spec: ModelSpec) -> bytes:
+    if hasattr(predictions, "classes") and hasattr(predictions, "labels"):
+        return _encode_classified(predictions, media)
     values = np.asarray(predictions).tolist()
     if media == JSON:
         return json.dumps({"predictions": values}).encode()

@@ -29,7 +29,7 @@ from pathlib import Path
 from . import codecs
 from .contract import HANDLER_DIR
 from .errors import BadRequest, RequestError
-from .loaders import LoadError, PipelineModel, PlainModel, load_model
+from .loaders import Classifier, LoadError, PipelineModel, PlainModel, load_model
 from .settings import Settings
 from .spec import ModelSpec
 
@@ -88,7 +88,7 @@ class Handler:
 
     @staticmethod
     def _predict_fn(data, model):
-        if isinstance(model, (PlainModel, PipelineModel)) or not isinstance(data, codecs.Table):
+        if isinstance(model, (PlainModel, PipelineModel, Classifier)) or not isinstance(data, codecs.Table):
             return model.predict(data)
         return model.predict(data.to_frame())
 

@@ -9,10 +9,12 @@ the seller's own `model_fn` (see handler.py).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +111,9 @@ class PlainModel:
         self.predictor = predictor
         self.spec = spec
 
+    def features(self, table: Table) -> np.ndarray:
+        return table.numeric
+
     def predict(self, table: Table) -> np.ndarray:
         return _predict(self.predictor, table.numeric)
 
@@ -154,6 +159,80 @@ class PipelineModel:
         return _predict(self.predictor, self.features(table))
 
 
+@dataclass
+class Classified:
+    """A classifier's answer for some rows: labels by class name, probabilities in class order."""
+
+    classes: tuple
+    labels: list | None = None
+    probabilities: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels) if self.labels is not None else len(self.probabilities)
+
+
+class Classifier:
+    """Labels and class probabilities from a scikit-learn classifier or an XGBoost booster with a
+    classification objective, named by the model's own classes or the declared ones."""
+
+    def __init__(self, inner, spec: ModelSpec):
+        self.inner, self.answer = inner, spec.answer
+        predictor = inner.predictor
+        self.booster = hasattr(predictor, "inplace_predict") and not hasattr(predictor, "predict_proba")
+        if self.booster:
+            config = json.loads(predictor.save_config())["learner"]
+            self.objective = config["objective"]["name"]
+            if self.objective in ("binary:logistic", "binary:logitraw", "binary:hinge"):
+                count = 2
+            elif self.objective in ("multi:softprob", "multi:softmax"):
+                count = int(config["learner_model_param"]["num_class"])
+            else:
+                raise LoadError(f"the booster's objective {self.objective!r} is not a classification; "
+                                "set output.task: regression, or train with binary:logistic or multi:softprob")
+            if self.answer != "labels" and self.objective in ("multi:softmax", "binary:hinge", "binary:logitraw"):
+                raise LoadError(f"a booster trained with {self.objective} gives no probabilities; answer labels, or "
+                                "train with multi:softprob or binary:logistic")
+            own = tuple(str(i) for i in range(count))
+            self.label_index = None
+        else:
+            if not hasattr(predictor, "classes_"):
+                raise LoadError("the model has no classes_: it is not a scikit-learn classifier; set output.task: regression")
+            own = tuple(str(c) for c in predictor.classes_)
+            self.label_index = {c: i for i, c in enumerate(predictor.classes_.tolist())}
+            if self.answer != "labels" and not hasattr(predictor, "predict_proba"):
+                raise LoadError("the classifier gives no probabilities (no predict_proba); answer labels")
+        if spec.classes and len(spec.classes) != len(own):
+            raise LoadError(f"output.classes names {len(spec.classes)} classes, the model has {len(own)} ({', '.join(own)})")
+        self.classes = spec.classes or own
+
+    @property
+    def predictor(self):
+        return self.inner.predictor
+
+    def _probabilities(self, x) -> np.ndarray:
+        if not self.booster:
+            return np.asarray(self.inner.predictor.predict_proba(x), dtype=np.float64)
+        p = np.asarray(self.inner.predictor.inplace_predict(x), dtype=np.float64)
+        return np.column_stack([1 - p, p]) if p.ndim == 1 else p
+
+    def predict(self, table: Table) -> Classified:
+        x = self.inner.features(table)
+        probabilities = labels = None
+        if self.answer != "labels" or self.booster:
+            if self.booster and self.objective in ("multi:softmax", "binary:hinge", "binary:logitraw"):
+                raw = np.asarray(self.inner.predictor.inplace_predict(x))
+                index = (raw > 0).astype(int) if self.objective == "binary:logitraw" else raw.astype(int)
+            else:
+                probabilities = self._probabilities(x)
+                index = probabilities.argmax(axis=1)
+            labels = [self.classes[i] for i in index]
+        if not self.booster:
+            # The library's own labels, named as declared.
+            labels = [self.classes[self.label_index[v]] for v in self.inner.predictor.predict(x).tolist()]
+        return Classified(self.classes, labels if self.answer != "probabilities" else None,
+                          probabilities if self.answer != "labels" else None)
+
+
 def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     """Load, smoke-test and return (model, spec); the spec gains features the model names."""
     model_dir = Path(model_dir)
@@ -182,9 +261,13 @@ def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     check = smoke_table(spec)
     if isinstance(model, PipelineModel) and spec.check_rows:
         model.verify(check)
-    predictions = np.asarray(model.predict(check))
-    if predictions.shape[0] != len(check):
-        raise LoadError(f"the model returned {predictions.shape[0]} predictions for {len(check)} rows")
+    if spec.classifier:
+        model = Classifier(model, spec)
+        spec = spec.with_classes(model.classes)
+    answered = model.predict(check)
+    count = len(answered) if isinstance(answered, Classified) else np.asarray(answered).shape[0]
+    if count != len(check):
+        raise LoadError(f"the model returned {count} predictions for {len(check)} rows")
     featurizer = "none"
     if isinstance(model, PipelineModel):
         featurizer = "compiled" if model.compiled is not None else "scikit-learn"

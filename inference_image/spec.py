@@ -6,6 +6,7 @@ it is baked into the image or packed into model.tar.gz with the files it describ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from .contract import MODEL_SPEC_FILE, SPEC_FORMAT
 FRAMEWORKS = ("xgboost", "sklearn", "pipeline", "custom")
 NUMBER = "number"
 STRING = "string"
+ANSWERS = ("labels", "probabilities", "both")  # what a classifier answers
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class ModelSpec:
     handler: str | None = None
     output_name: str = "prediction"
     check_rows: tuple = ()
+    # A classifier answers labels, probabilities by class name, or both; classes name the model's
+    # class indexes (scikit-learn models name their own; XGBoost boosters need them declared).
+    classifier: bool = False
+    answer: str = "labels"
+    classes: tuple = ()
 
     @property
     def names(self) -> list[str]:
@@ -60,6 +67,10 @@ class ModelSpec:
         framework = data.get("framework")
         if framework not in FRAMEWORKS:
             raise ValueError(f"framework {framework!r} is not one of {FRAMEWORKS}")
+        output = data.get("output") or {}
+        answer = output.get("answer", "labels")
+        if answer not in ANSWERS:
+            raise ValueError(f"output.answer {answer!r} is not one of {ANSWERS}")
         features = []
         for item in data.get("features") or []:
             kind = item.get("type", NUMBER)
@@ -73,8 +84,11 @@ class ModelSpec:
             files=dict(data.get("files") or {}),
             features=tuple(features),
             handler=data.get("handler"),
-            output_name=(data.get("output") or {}).get("name", "prediction"),
+            output_name=output.get("name", "prediction"),
             check_rows=tuple(tuple(r) for r in data.get("check_rows") or ()),
+            classifier=output.get("task") == "classification",
+            answer=answer,
+            classes=tuple(str(c) for c in output.get("classes") or ()),
         )
 
     def to_dict(self) -> dict:
@@ -85,6 +99,10 @@ class ModelSpec:
             "features": [_feature_dict(f) for f in self.features],
             "output": {"name": self.output_name},
         }
+        if self.classifier:
+            data["output"].update(task="classification", answer=self.answer)
+            if self.classes:
+                data["output"]["classes"] = list(self.classes)
         if self.handler:
             data["handler"] = self.handler
         if self.check_rows:
@@ -105,4 +123,7 @@ class ModelSpec:
         return cls.from_dict(json.loads(path.read_text()))
 
     def with_features(self, features: tuple) -> "ModelSpec":
-        return ModelSpec(self.framework, self.files, features, self.handler, self.output_name, self.check_rows)
+        return dataclasses.replace(self, features=features)
+
+    def with_classes(self, classes: tuple) -> "ModelSpec":
+        return dataclasses.replace(self, classes=tuple(str(c) for c in classes))

@@ -37,6 +37,17 @@ def feature_rows(features) -> list[str]:
     return rows
 
 
+def classifier_shapes(model) -> str:
+    """The one response shape of each type for a classifier (the image's codecs write them)."""
+    classes = f" ({', '.join(f'`{c}`' for c in model.classes)})" if model.classes else " (the model's own)"
+    fields = {"labels": '`{"label": L}`', "probabilities": '`{"probabilities": {CLASS: P, ...}}`',
+              "both": '`{"label": L, "probabilities": {CLASS: P, ...}}`'}[model.answer]
+    csv_columns = {"labels": "the label", "probabilities": "one probability per class, in class order",
+                   "both": "the label, then one probability per class, in class order"}[model.answer]
+    return (f"A classifier: each answer is {fields}, class names{classes}. JSON: `{{\"predictions\": [answer, ...]}}`; "
+            f"JSON Lines: one answer per line, the same fields; CSV: {csv_columns}.")
+
+
 def excerpt(path: Path, lines: int = 3, chars: int = 400) -> str:
     text = path.read_text(errors="replace")
     head = "\n".join(text.splitlines()[:lines])
@@ -79,6 +90,8 @@ def render(*, manifest, samples: list[SampleFile], folder: Path, batch_job: dict
               f"Accept types: {', '.join(f'`{a}`' for a in serving.accept_types)} (default `{default_accept}`, "
               "also for `*/*` or no Accept). One answer per input record, in the input's order"
               + (f": `{model.output_name}`, {model.output_description or ''}." if model.output_name else "."), ""]
+    if model.classifier:
+        parts += [classifier_shapes(model), ""]
     for s in realtime:
         parts += [f"`{s.content_type}` in, `{s.accept}` out (`{s.input}` -> `{s.output}`):", "```",
                   excerpt(folder / s.output), "```", ""]

@@ -38,6 +38,8 @@ def model_spec(manifest: Manifest) -> ModelSpec:
         except json.JSONDecodeError as exc:
             raise ConfigurationError(f"{manifest.where('model', 'check_rows')}: model.check_rows: {path} is not JSON: {exc}") from None
     named = {"output_name": model.output_name} if model.output_name else {}
+    if model.classifier:
+        named.update(classifier=True, answer=model.answer, classes=model.classes)
     return ModelSpec(
         framework=model.framework,
         files={role: path.name for role, path in model.files.items()},

@@ -90,6 +90,9 @@ class ModelSection:
     features: tuple = ()
     output_name: str | None = None  # None: not declared; the image then calls it "prediction"
     output_description: str | None = None
+    classifier: bool = False  # output.task: classification
+    answer: str = "labels"  # a classifier's answer: labels, probabilities or both
+    classes: tuple = ()  # class names in the model's class order
     training: Training = Training()
 
 
@@ -310,6 +313,8 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
             handler=resolve(model.get("handler")), check_rows=resolve(model.get("check_rows")),
             delivery=model.get("delivery", "image"), features=features,
             output_name=output.get("name"), output_description=output.get("description"),
+            classifier=output.get("task") == "classification", answer=output.get("answer", "labels"),
+            classes=tuple(str(c) for c in output.get("classes") or ()),
             training=Training(script=training.get("script"), metrics=resolve(training.get("metrics")),
                               data=training.get("data"))),
         serving=Serving(
@@ -355,6 +360,10 @@ def _semantic_problems(data: dict, where) -> list[str]:
             problems.append((("model", "features", i, "categories"), "categories are for features of type string"))
         if feature.get("allow_unknown") and not feature.get("categories"):
             problems.append((("model", "features", i, "allow_unknown"), "allow_unknown needs categories"))
+    output = data["model"].get("output") or {}
+    for key in ("answer", "classes"):
+        if key in output and output.get("task") != "classification":
+            problems.append((("model", "output", key), f"output.{key} is for output.task: classification"))
     names = [f["name"] for f in data["model"].get("features", [])]
     for i, name in enumerate(names):
         if name in names[:i]:

@@ -26,6 +26,7 @@ class ModelFacts:
     features: list = field(default_factory=list)  # names, where the model has them
     feature_count: int | None = None
     packages: dict = field(default_factory=dict)  # library -> version that saved it
+    classifier: bool = False  # a scikit-learn classifier (classes_), or a booster with a classification objective
 
 
 def _pickle_int(data: bytes, at: int) -> int | None:
@@ -76,13 +77,27 @@ def sklearn_features(path: Path) -> tuple[list[str], int | None]:
     return best, (max(counts) if counts else (len(best) or None))
 
 
-def xgboost_features(path: Path) -> tuple[list[str], int | None]:
+def _xgboost_learner(path: Path) -> dict:
     try:
         model = json.loads(path.read_bytes()) if path.suffix == ".json" else ubj_load(path.read_bytes())
-        learner = model["learner"]
-        return list(learner.get("feature_names") or []), int(learner["learner_model_param"]["num_feature"])
+        return model["learner"]
     except (ValueError, KeyError, TypeError, struct.error):
+        return {}
+
+
+def xgboost_features(path: Path) -> tuple[list[str], int | None]:
+    learner = _xgboost_learner(path)
+    try:
+        return list(learner.get("feature_names") or []), int(learner["learner_model_param"]["num_feature"])
+    except (KeyError, TypeError, ValueError):
         return [], None
+
+
+def is_classifier(path: Path) -> bool:
+    if path.suffix in XGBOOST_SUFFIXES:
+        objective = str((_xgboost_learner(path).get("objective") or {}).get("name", ""))
+        return objective.startswith(("binary:", "multi:"))
+    return b"classes_" in _decompressed(path.read_bytes())
 
 
 def read_model(folder: Path, models: list[Path]) -> ModelFacts:
@@ -109,6 +124,8 @@ def read_model(folder: Path, models: list[Path]) -> ModelFacts:
     source = next(p for p in models if rel[p] == Path(files.get("featurizer", files.get("model"))))
     names, count = (xgboost_features if source.suffix in XGBOOST_SUFFIXES else sklearn_features)(source)
     facts.features, facts.feature_count = names, count
+    predictor = next(p for p in models if rel[p] == Path(files.get("predictor", files.get("model"))))
+    facts.classifier = is_classifier(predictor)
     for path in models:
         if path.suffix in XGBOOST_SUFFIXES:
             if version := xgboost_version(path):
@@ -147,6 +164,10 @@ def manifest_text(name: str, facts: ModelFacts) -> str:
         f"  # features ({named}); type: number or string, required: true or false",
         "  features:" if features else "  features: []   # REPLACE: one entry per input column, in order",
         *(f"    - {{name: {json.dumps(f)}, type: number, required: true}}" for f in features),
+        *(["  # a classifier: answer labels, probabilities (by class name) or both; classes name the model's",
+            "  # class indexes in order (scikit-learn models name their own)",
+            "  output: {name: prediction, task: classification, answer: both}"] if facts.classifier else
+          ["  output: {name: prediction}   # REPLACE: what the model predicts, and its unit"]),
         "",
         "# The image's runtime: the versions that saved the model files (mpkit read them). A build with",
         "# other versions is refused; add a handler's own packages with requirements: FILE.",

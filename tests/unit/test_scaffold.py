@@ -70,3 +70,20 @@ def test_init_refuses_what_it_cannot_read(tmp_path):
     assert "mpkit reads XGBoost models" in str(caught.value) and "handler" in caught.value.hint
     with pytest.raises(ConfigurationError, match="required"):
         init(tmp_path, [])
+
+
+def test_init_sees_a_classifier(tmp_path, frame):
+    from sklearn.ensemble import RandomForestClassifier
+
+    joblib.dump(RandomForestClassifier(n_estimators=3).fit(frame, frame.alpha > 0), tmp_path / "model.joblib")
+    assert main(["init", "--model", str(tmp_path / "model.joblib"), "--dir", str(tmp_path)]) == 0
+    manifest = load_manifest(tmp_path / "manifest.yaml")
+    assert manifest.model.classifier and manifest.model.answer == "both"
+    booster = xgboost.train({"objective": "binary:logistic"}, xgboost.DMatrix(frame, label=frame.alpha > 0), 2)
+    booster.save_model(str(tmp_path / "b.ubj"))
+    from package.scaffold import is_classifier
+
+    assert is_classifier(tmp_path / "b.ubj") and is_classifier(tmp_path / "model.joblib")
+    joblib.dump(Ridge().fit(frame, frame.alpha), tmp_path / "ridge.joblib")
+    xgboost.train({}, xgboost.DMatrix(frame, label=frame.alpha), 2).save_model(str(tmp_path / "r.ubj"))
+    assert not is_classifier(tmp_path / "ridge.joblib") and not is_classifier(tmp_path / "r.ubj")
