@@ -61,26 +61,28 @@ def test_a_booster_saved_by_an_older_xgboost_is_served_by_that_version(engine, o
     _served_like_the_sellers_process(engine, old_xgboost, "xgboost-cpu", OLD_XGBOOST)
 
 
-def test_a_declared_version_other_than_the_models_is_refused_before_the_build(engine, old_sklearn, tmp_path):
-    data = yaml.safe_load((old_sklearn / "manifest.yaml").read_text())
-    data["runtime"] = {"packages": {"scikit-learn": "1.9.1"}}
+def _with_runtime(product: Path, folder: Path, packages: dict) -> Path:
+    """The product in another folder, its manifest declaring these runtime packages."""
+    data = yaml.safe_load((product / "manifest.yaml").read_text())
+    data["runtime"] = {"packages": packages}
     for name in ("model.joblib", "rows.csv", "sample.csv"):
-        (tmp_path / name).symlink_to(old_sklearn / name)
-    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        (folder / name).symlink_to(product / name)
+    (folder / "manifest.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder / "manifest.yaml"
+
+
+def test_a_declared_version_other_than_the_models_is_refused_before_the_build(engine, old_sklearn, tmp_path):
+    path = _with_runtime(old_sklearn, tmp_path, {"scikit-learn": "1.9.1"})
     with pytest.raises(ConfigurationError) as caught:
-        build(load_manifest(tmp_path / "manifest.yaml"), engine=engine, say=lambda _: None)
+        build(load_manifest(path), engine=engine, say=lambda _: None)
     assert f"saved by scikit-learn {OLD_SKLEARN}" in str(caught.value) and "is 1.9.1" in str(caught.value)
     assert not (tmp_path / "build").exists()  # refused before anything was staged
 
 
 def test_a_version_with_no_wheel_is_refused_naming_the_nearest(engine, old_sklearn, tmp_path):
-    data = yaml.safe_load((old_sklearn / "manifest.yaml").read_text())
-    data["runtime"] = {"packages": {"pandas": "2.2.99"}}
-    for name in ("model.joblib", "rows.csv", "sample.csv"):
-        (tmp_path / name).symlink_to(old_sklearn / name)
-    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    path = _with_runtime(old_sklearn, tmp_path, {"pandas": "2.2.99"})
     with pytest.raises(ConfigurationError, match=r"no wheel of pandas 2\.2\.99 .*nearest that exist: 2\.2\.3, 2\.3\.0"):
-        build(load_manifest(tmp_path / "manifest.yaml"), engine=engine, say=lambda _: None)
+        build(load_manifest(path), engine=engine, say=lambda _: None)
 
 
 def test_after_a_change_validate_judges_the_new_content_never_the_old_image(engine, old_sklearn, tmp_path):
