@@ -22,8 +22,8 @@ import threading
 import time
 
 from . import codecs
-from .contract import METERING_HEADER, metering_value
-from .errors import InferenceTimeout, PayloadTooLarge, RequestError
+from .contract import METERING_HEADER, MIB, metering_value
+from .errors import InferenceTimeout, PayloadTooLarge, RequestError, TooManyBodies
 from .handler import Handler
 from .settings import Settings
 
@@ -95,26 +95,39 @@ def _content_length(headers: dict) -> int | None:
     return int(length) if length and length.isdigit() else None
 
 
-async def _read_body(receive, length: int | None, limit: int) -> bytes:
+class _Buffered:
+    """Request-body bytes this worker holds for requests still being read, all connections together."""
+
+    held = 0
+
+
+async def _read_body(receive, length: int | None, limit: int, worker_limit: int | None = None) -> bytes:
     if length is not None and length > limit:
         # Decided from Content-Length alone, nothing read. The server discards the rest of the
         # body after our answer, so a caller still sending reads the 413, not a reset.
         raise PayloadTooLarge(
             f"the body is {length} bytes; this model takes at most {limit} bytes "
-            f"({limit // (1024 * 1024)} MiB, SAGEMAKER_MAX_PAYLOAD_IN_MB)"
+            f"({limit // MIB} MiB, SAGEMAKER_MAX_PAYLOAD_IN_MB)"
         )
     chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _CallerGone()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over {limit} bytes, the most this model takes")
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _CallerGone()
+            chunk = message.get("body", b"")
+            if size + len(chunk) > limit:
+                raise PayloadTooLarge(f"the body is over {limit} bytes, the most this model takes")
+            size += len(chunk)
+            _Buffered.held += len(chunk)
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if worker_limit is not None and _Buffered.held > worker_limit:
+                raise TooManyBodies(f"this worker already holds {worker_limit // MIB} MiB of request bodies still "
+                                    "arriving; retry in a moment")
+    finally:
+        _Buffered.held -= size
 
 
 async def _send(send, status: int, body: bytes, media: str | None, close: bool = False, extra=()) -> None:
@@ -163,7 +176,7 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
         try:
             media = codecs.parse_content_type(content_type, settings.content_types)
             accept = codecs.choose_accept(headers.get("accept"), settings.accept_types, settings.default_accept)
-            body = await _read_body(receive, length, settings.max_payload_bytes)
+            body = await _read_body(receive, length, settings.max_payload_bytes, settings.buffered_body_bytes)
             with deadline():
                 out, out_media, rows = handler.invoke(body, media, accept)
             status = 200

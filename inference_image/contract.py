@@ -50,6 +50,9 @@ class Env:
     MODEL_THREADS = "MPKIT_MODEL_THREADS"
     PRELOAD = "MPKIT_PRELOAD"
     GRACEFUL_TIMEOUT = "MPKIT_GRACEFUL_TIMEOUT"
+    MAX_HEADER_BYTES = "MPKIT_MAX_HEADER_BYTES"
+    HEAD_TIMEOUT = "MPKIT_HEAD_TIMEOUT"
+    BODY_TIMEOUT = "MPKIT_BODY_TIMEOUT"
 
 
 # Usage reported by a product priced per inference: on every 2xx answer, never on an error
@@ -72,6 +75,13 @@ DEFAULT_BATCH_TIMEOUT_S = 3600  # MP-LIMITS: 60 minutes per batch invocation
 DEFAULT_MAX_PAYLOAD_MB = 6  # SM-BATCH default MaxPayloadInMB; API-RT Body max 6 MiB
 BATCH_PAYLOAD_CEILING_MB = 100  # SM-BATCH: MaxPayloadInMB at most 100; 0 means "chunked"
 MIB = 1024 * 1024
+
+# Client limits: how much of a worker a caller may hold before the request is in hand. Not in
+# SageMaker's contract (its front end sends whole requests at once); common servers' defaults.
+MAX_HEADER_BYTES = 32 * 1024  # nginx: large_client_header_buffers 4 x 8k
+HEAD_TIMEOUT_S = 10  # from the connection (or the last answer) to the end of the request head
+BODY_TIMEOUT_S = 60  # the whole body after its head: an invocation has 60 s in all (SM-HOST)
+BUFFERED_BODY_PAYLOADS = 4  # bodies in flight per worker, in units of the payload limit
 
 
 def default_accept(accept_types, declared: str | None = None) -> str:

@@ -32,6 +32,14 @@ class BadRequest(RequestError):
     kind = "bad_request"
 
 
+class TooManyBodies(RequestError):
+    """Other connections' bodies, still arriving, fill what this worker may hold: not this
+    caller's mistake, and not a fault of the model either, so neither 4xx-as-blame nor 5xx."""
+
+    status = 429
+    kind = "too_many_requests"
+
+
 class NotAcceptable(RequestError):
     status = 406
     kind = "not_acceptable"

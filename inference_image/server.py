@@ -19,13 +19,14 @@ from uvicorn_worker import UvicornWorker
 
 from . import request_log
 from .app import REQUEST_LOGGER, create_app
+from .limits import LimitedHttpToolsProtocol
 from .settings import Settings
 
 
 class Worker(UvicornWorker):
     # No lifespan events to wait for (the model is loaded before the fork), and neither the
     # server's name nor an access log line per request: request_log writes our own line.
-    CONFIG_KWARGS = {"loop": "uvloop", "http": "httptools", "lifespan": "off", "server_header": False,
+    CONFIG_KWARGS = {"loop": "uvloop", "http": LimitedHttpToolsProtocol, "lifespan": "off", "server_header": False,
                      "access_log": False}
 
 
@@ -83,6 +84,7 @@ def serve(settings: Settings | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     request_log.install(REQUEST_LOGGER, LOG_FORMAT)
     settings = settings or Settings.load()
+    LimitedHttpToolsProtocol.limits = settings  # before the fork: every worker inherits it
     logging.getLogger("mpkit.server").info(
         "serving on port %d with %d uvicorn workers under gunicorn, timeout %d s, max payload %d MiB, batch=%s, model %s",
         settings.port, settings.workers, settings.timeout_s, settings.max_payload_mb,

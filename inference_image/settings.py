@@ -20,11 +20,15 @@ from pathlib import Path
 from .contract import (
     BAKED_MODEL_DIR,
     BATCH_PAYLOAD_CEILING_MB,
+    BODY_TIMEOUT_S,
+    BUFFERED_BODY_PAYLOADS,
     DEFAULT_ACCEPT_TYPES,
     DEFAULT_BATCH_TIMEOUT_S,
     DEFAULT_MAX_PAYLOAD_MB,
     DEFAULT_PORT,
     DEFAULT_REALTIME_TIMEOUT_S,
+    HEAD_TIMEOUT_S,
+    MAX_HEADER_BYTES,
     MEDIA_TYPES,
     MIB,
     MODEL_SPEC_FILE,
@@ -87,6 +91,14 @@ class Settings:
     preload: bool = True
     graceful_timeout_s: int = GRACEFUL_TIMEOUT_S
     metering: bool = False  # per-inference pricing: the usage header on every 2xx
+    max_header_bytes: int = MAX_HEADER_BYTES
+    head_timeout_s: float = HEAD_TIMEOUT_S
+    body_timeout_s: float = BODY_TIMEOUT_S
+
+    @property
+    def buffered_body_bytes(self) -> int:
+        """What one worker holds of request bodies still being read, all connections together."""
+        return BUFFERED_BODY_PAYLOADS * self.max_payload_bytes
 
     @property
     def max_payload_bytes(self) -> int:
@@ -132,4 +144,7 @@ class Settings:
             preload=env.get(Env.PRELOAD, str(baked.preload is not False)).lower() not in ("false", "0", "no"),
             graceful_timeout_s=_int(env, Env.GRACEFUL_TIMEOUT, GRACEFUL_TIMEOUT_S),
             metering=bool(baked.metering),
+            max_header_bytes=_int(env, Env.MAX_HEADER_BYTES, MAX_HEADER_BYTES),
+            head_timeout_s=_int(env, Env.HEAD_TIMEOUT, HEAD_TIMEOUT_S),
+            body_timeout_s=_int(env, Env.BODY_TIMEOUT, BODY_TIMEOUT_S),
         )
