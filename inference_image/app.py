@@ -25,6 +25,7 @@ from . import codecs
 from .contract import METERING_HEADER, MIB, metering_value
 from .errors import InferenceTimeout, PayloadTooLarge, RequestError, TooManyBodies
 from .handler import Handler
+from .request_log import request_line
 from .settings import Settings
 
 REQUEST_LOGGER = "mpkit.request"
@@ -194,8 +195,8 @@ def create_app(settings: Settings | None = None, handler=None, on_timeout=None):
         finally:
             elapsed = time.perf_counter() - started
             close = close or elapsed >= REBALANCE_AFTER_S or number % KEEPALIVE_REQUESTS == 0
-            log.info("request id=%s content_type=%s rows=%s status=%d latency_ms=%.2f",
-                     rid, content_type or "-", "-" if rows is None else rows, status, elapsed * 1000)
+            request_line(log, "request id=%s content_type=%s rows=%s status=%d latency_ms=%.2f"
+                         % (rid, content_type or "-", "-" if rows is None else rows, status, elapsed * 1000))
             if timed_out and on_timeout:
                 on_timeout()
         if out is not None:

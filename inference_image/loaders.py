@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import fast_xgboost
 from .codecs import Table, _from_values
 from .contract import MODEL_SPEC_FILE
 from .errors import BadRequest
@@ -92,6 +93,15 @@ def _predict(predictor, matrix: np.ndarray) -> np.ndarray:
     return predictor.predict(matrix)
 
 
+def _predictor_call(predictor, features: int, check: np.ndarray | None):
+    """How the model calls its predictor: a verified direct call into XGBoost for a booster."""
+    if hasattr(predictor, "inplace_predict") and not hasattr(predictor, "predict_proba"):
+        direct = fast_xgboost.verified(predictor, features, check)
+        if direct is not None:
+            return direct
+    return lambda matrix: _predict(predictor, matrix)
+
+
 def _predictor_features(predictor) -> tuple:
     names = getattr(predictor, "feature_names", None) or getattr(predictor, "feature_names_in_", None)
     count = predictor.num_features() if hasattr(predictor, "num_features") else getattr(predictor, "n_features_in_", None)
@@ -110,12 +120,13 @@ class PlainModel:
             raise LoadError(f"framework {spec.framework!r} takes numbers only; string features need a pipeline featurizer")
         self.predictor = predictor
         self.spec = spec
+        self.call = lambda matrix: _predict(predictor, matrix)
 
     def features(self, table: Table) -> np.ndarray:
         return table.numeric
 
     def predict(self, table: Table) -> np.ndarray:
-        return _predict(self.predictor, table.numeric)
+        return self.call(table.numeric)
 
 
 class PipelineModel:
@@ -125,6 +136,7 @@ class PipelineModel:
         self.featurizer = featurizer
         self.predictor = predictor
         self.spec = spec
+        self.call = lambda matrix: _predict(predictor, matrix)
         self.compiled = None
         try:
             self.compiled = compile_featurizer(featurizer, spec)
@@ -156,7 +168,7 @@ class PipelineModel:
             self.compiled = None
 
     def predict(self, table: Table) -> np.ndarray:
-        return _predict(self.predictor, self.features(table))
+        return self.call(self.features(table))
 
 
 @dataclass
@@ -264,6 +276,9 @@ def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     if spec.classifier:
         model = Classifier(model, spec)
         spec = spec.with_classes(model.classes)
+    else:
+        features = model.features(check)
+        model.call = _predictor_call(model.predictor, features.shape[1], features)
     answered = model.predict(check)
     count = len(answered) if isinstance(answered, Classified) else np.asarray(answered).shape[0]
     if count != len(check):

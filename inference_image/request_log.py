@@ -38,10 +38,13 @@ class BatchedHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
+        self.add(line, urgent=record.levelno >= logging.WARNING)
+
+    def add(self, line: str, urgent: bool = False) -> None:
+        """A formatted line, written with the batch (at once when urgent, or when due)."""
         with self.lock:
             self.pending.append(line)
-            due = (record.levelno >= logging.WARNING or len(self.pending) >= self.max_lines
-                   or time.monotonic() - self.last_flush_at >= self.interval_s)
+            due = urgent or len(self.pending) >= self.max_lines or time.monotonic() - self.last_flush_at >= self.interval_s
         if due:
             self.flush()
         else:
@@ -71,12 +74,42 @@ class BatchedHandler(logging.Handler):
             self.flush()
 
 
+class FastLine:
+    """The request line without a LogRecord: formatted here as LOG_FORMAT formats it (the
+    timestamp's seconds made once a second) and handed to the batched handler. A LogRecord and
+    its formatting cost about a tenth of a 1-row request's CPU."""
+
+    def __init__(self, handler: BatchedHandler, name: str):
+        self.handler, self.name = handler, name
+        self._second, self._prefix = -1, ""
+
+    def write(self, message: str) -> None:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._second, self._prefix = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        self.handler.add(f"{self._prefix},{int((now - second) * 1000):03d} INFO {self.name}: {message}")
+
+
+_fast: FastLine | None = None
+
+
+def request_line(logger: logging.Logger, message: str) -> None:
+    """One request's line: by the fast path once the server installed it, else through logging."""
+    if _fast is not None and _fast.name == logger.name:
+        _fast.write(message)
+    else:
+        logger.info(message)
+
+
 def install(logger_name: str, fmt: str) -> BatchedHandler:
     """Route `logger_name` through one batched handler (and not also through the root's)."""
+    global _fast
     logger = logging.getLogger(logger_name)
     handler = BatchedHandler()
     handler.setFormatter(logging.Formatter(fmt))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False
+    _fast = FastLine(handler, logger_name)
     return handler

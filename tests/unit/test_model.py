@@ -126,3 +126,22 @@ def test_a_clipping_min_max_scaler_keeps_its_own_range():
     compiled = featurizer.compile_featurizer(transformer, spec)
     table = codecs.decode_csv(b"-20\n5\n30\n", spec)
     np.testing.assert_allclose(compiled(table.numeric, table.strings), transformer.transform(table.to_frame()), rtol=1e-12)
+
+
+def test_the_booster_is_called_directly_and_answers_as_inplace_predict(loaded, holdout):
+    from inference_image.fast_xgboost import DirectPredict
+
+    model, spec = loaded
+    assert isinstance(model.call, DirectPredict)
+    table = codecs.decode_csv(holdout, spec)
+    features = model.features(table)
+    np.testing.assert_array_equal(model.call(features), model.predictor.inplace_predict(features))
+    assert model.call(np.asfortranarray(features)).tolist() == model.predictor.inplace_predict(features).tolist()
+
+
+def test_a_direct_call_that_differs_is_not_used(loaded, monkeypatch):
+    from inference_image import fast_xgboost
+
+    model, _ = loaded
+    monkeypatch.setattr(fast_xgboost.DirectPredict, "__call__", lambda self, m: np.zeros(len(m), dtype=np.float32))
+    assert fast_xgboost.verified(model.predictor, 11) is None

@@ -45,3 +45,19 @@ def test_a_warning_flushes_everything_before_it_in_order():
     log.info("b")
     log.warning("c")
     assert out.getvalue() == "a\nb\nc\n"
+
+
+def test_the_fast_request_line_reads_as_the_logging_format_writes_it():
+    import re
+
+    from inference_image.request_log import FastLine
+    from inference_image.server import LOG_FORMAT
+
+    out = io.StringIO()
+    handler = BatchedHandler(out, interval_s=0.0)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    FastLine(handler, "mpkit.request").write("request id=1 status=200")
+    _logger(handler, "mpkit.request").info("request id=1 status=200")
+    fast, slow = out.getvalue().splitlines()
+    shape = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO mpkit\.request: request id=1 status=200"
+    assert re.fullmatch(shape, fast) and re.fullmatch(shape, slow) and fast[:16] == slow[:16]
