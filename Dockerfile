@@ -6,11 +6,14 @@ FROM ${BASE_IMAGE} AS deps
 COPY requirements.txt /tmp/requirements.txt
 COPY wheelhouse/ /tmp/wheelhouse/
 # Wheels only, from the host-side wheelhouse: nothing is fetched, now or at run time (MP-SEC).
-# Test suites shipped inside the wheels and pip itself are of no use at run time.
+# Test suites, type stubs, C sources and headers shipped inside the wheels, and pip itself, are
+# of no use at run time (setuptools stays: a handler's own packages may import pkg_resources).
 RUN python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-index --find-links /tmp/wheelhouse --no-cache-dir -r /tmp/requirements.txt \
  && /opt/venv/bin/pip uninstall -y pip \
  && find /opt/venv -depth -type d -name tests -path '*site-packages/*' -exec rm -rf {} + \
+ && find /opt/venv -path '*site-packages/*' -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.h' \
+      -o -name '*.c' -o -name '*.cpp' \) -delete \
  && rm -rf /tmp/wheelhouse
 
 FROM ${BASE_IMAGE}
