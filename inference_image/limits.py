@@ -102,8 +102,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         if self._in_head and self._head_bytes:
             self._refuse(408, f"the request head did not arrive within {self.limits.head_timeout_s:g} s")
+        elif self._in_head and not self.cycle:
+            self.transport.close()  # a connection that never sent a byte: nothing to answer, nothing unread
         else:
-            self.transport.close()  # an idle connection: nothing to answer
+            self._linger()  # after an answer, the rest of a body the app did not want may still be arriving
 
     def _body_expired(self) -> None:
         if not self.transport.is_closing() and (self.cycle is None or not self.cycle.response_started):
@@ -120,9 +122,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.cycle is not None:
             self.cycle.disconnected = True
             self.cycle.message_event.set()
-        # A lingering close, as nginx does: closing with the caller's bytes still unread would
-        # send a reset that can destroy our answer before it is read. Stop sending, drop what
-        # still arrives for a moment, then close.
+        self._linger()
+
+    def _linger(self) -> None:
+        """A lingering close, as nginx does: closing with the caller's bytes still unread would
+        send a reset that can destroy our answer before it is read. Stop sending, drop what still
+        arrives for a moment, then close."""
+        self._disarm()
         self._discarding = True
         if self.transport.can_write_eof():
             self.transport.write_eof()

@@ -162,6 +162,7 @@ def cmd_publish(args) -> int:
         publisher = Publisher(manifest, Aws(target), Engine(), record, report_dir=Path(args.report_dir), mode=mode,
                               validate=not args.skip_validate, wait=not args.no_wait, wait_timeout=args.wait_timeout,
                               show_progress=not args.json, say=_say(args))
+        args.partial = publisher.result  # what a failure's --json document reports as done
         result = publisher.run()
     if args.json:
         print(json.dumps(result.to_dict(), indent=1, default=str))
@@ -341,7 +342,11 @@ def parser() -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         c.add_argument("--manifest", default="manifest.yaml", help="the product's manifest (default: manifest.yaml)")
-        c.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+        c.add_argument("--json", action="store_true", help="print one JSON document on stdout (on failure too: "
+                       "{\"error\": {...}})")
+        c.add_argument("--progress", choices=progress_modes(), default="auto",
+                       help="progress of long steps: auto (redrawn on a terminal, one line per 10%% elsewhere), tty, "
+                            "plain, none (default: auto; none with --json)")
         c.set_defaults(func=func)
         return c
 
@@ -470,20 +475,39 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def progress_modes() -> tuple:
+    from .progress import MODES
+
+    return MODES
+
+
+def _failed(args, code: int, message: str, fix: str | None, problems: list | None = None) -> int:
+    """The error on stderr; with --json also as one document on stdout, with what was done so far."""
+    if getattr(args, "json", False):
+        error = {"exit_code": code, "message": message, "fix": fix, "problems": problems or []}
+        partial = getattr(args, "partial", None)
+        document = {"error": error, **({"result": partial.to_dict()} if partial is not None else {})}
+        print(json.dumps(document, indent=1, default=str))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .progress import set_mode
+
     args = parser().parse_args(argv)
+    set_mode("none" if args.json and args.progress == "auto" else args.progress)
     try:
         return args.func(args)
     except ManifestError as exc:
         print("mpkit: the manifest is not valid:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
-        return ConfigurationError.exit_code
+        return _failed(args, ConfigurationError.exit_code, "the manifest is not valid", None, exc.problems)
     except MpkitError as exc:
         print(f"mpkit: {exc}", file=sys.stderr)
         if exc.hint:
             print(f"  fix: {exc.hint}", file=sys.stderr)
-        return exc.exit_code
+        return _failed(args, exc.exit_code, str(exc), exc.hint)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""Output that fits where it goes: progress without carriage returns off a terminal, and with
+--json a parseable document on stdout on failure too."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from package import progress
+from package.cli import main
+
+
+@pytest.fixture(autouse=True)
+def _mode():
+    yield
+    progress.set_mode("auto")
+
+
+def _run(mode: str, stream) -> str:
+    progress.set_mode(mode)
+    with progress.Progress("push", stream) as bar:
+        for done in range(0, 421_000_001, 4_210_000):
+            bar(done, 421_000_000)
+    return stream.getvalue()
+
+
+def test_off_a_terminal_progress_is_one_line_per_tenth_and_no_carriage_return():
+    out = _run("auto", io.StringIO())  # a pipe or a CI log: not a TTY
+    assert "\r" not in out and out.count("\n") == 11 and out.splitlines()[-1] == "  push: 100% of 421 MB"
+
+
+def test_on_a_terminal_it_redraws_one_line_and_none_writes_nothing():
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    drawn = _run("auto", Tty())
+    assert drawn.count("\r") == 101 and drawn.endswith("\n") and drawn.count("\n") == 1
+    assert _run("none", io.StringIO()) == ""
+
+
+def test_with_json_a_failure_is_a_document_on_stdout(tmp_path, capsys):
+    code = main(["validate", "--manifest", str(tmp_path / "nowhere.yaml"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and out["error"]["exit_code"] == 2 and "no such manifest" in out["error"]["problems"][0]
+    (tmp_path / "manifest.yaml").write_text("name: x\nversion: 1.0.0\nmodel: {framework: sklearn, files: {model: m.joblib}}\n")
+    code = main(["validate", "--manifest", str(tmp_path / "manifest.yaml"), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 2 and any("serving" in p for p in out["error"]["problems"])
