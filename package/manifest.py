@@ -9,6 +9,7 @@ outside this module reads the raw mapping.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -382,6 +383,31 @@ def _semantic_problems(data: dict, where) -> list[str]:
     return [f"{where(*p)}: {_dotted(p)}: {message}" for p, message in problems]
 
 
+def _schema_problem(error, where) -> str:
+    """One problem in plain words, at the line of the key at fault, with a fix where one is known."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
+        lines = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else f"the fields here are {', '.join(allowed)}"
+            lines.append(f"{where(*path, key)}: {_dotted(path + (key,))}: unknown field `{key}`; {hint}\n"
+                         f"    fix: {'rename it to ' + repr(close[0]) if close else 'remove it'}")
+        if lines:
+            return "\n".join(lines)
+    if error.validator == "enum":
+        close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
+        return (f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not one of "
+                f"{', '.join(map(str, error.validator_value))}" + (f"; did you mean `{close[0]}`?" if close else ""))
+    if error.validator == "required":
+        return f"{where(*path)}: {_dotted(path)}: {error.message}\n    fix: add it (manifest.schema.json describes each field)"
+    if error.validator == "pattern":
+        return f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not in the form this field takes ({error.validator_value})"
+    return f"{where(*path)}: {_dotted(path)}: {error.message}"
+
+
 def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
     path = Path(path).resolve()
     if not path.is_file():
@@ -392,8 +418,11 @@ def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        raise ManifestError([f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        source = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+        context = f" ({exc.context})" if getattr(exc, "context", None) else ""
+        raise ManifestError([f"{path}:{line}:{column}: not valid YAML: {getattr(exc, 'problem', exc)}{context}",
+                             f"    {source}", f"    {' ' * (column - 1)}^"]) from None
     if not isinstance(data, dict):
         raise ManifestError([f"{path}:1: the manifest must be a mapping of fields"])
     lines = _positions(node)
@@ -401,12 +430,11 @@ def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
     def where(*field_path):
         return _where(path, lines, field_path)
 
-    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+    schema = json.loads(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: (lines.get(tuple(e.absolute_path), 0), list(e.absolute_path)))
     if errors:
-        raise ManifestError([
-            f"{where(*e.absolute_path)}: {_dotted(e.absolute_path)}: {e.message}" for e in errors
-        ])
+        raise ManifestError([_schema_problem(e, where) for e in errors])
     problems = _semantic_problems(data, where)
     if problems:
         raise ManifestError(problems)

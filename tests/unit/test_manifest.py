@@ -53,9 +53,25 @@ def test_a_version_that_yaml_reads_as_a_number(tmp_path):
     assert any(":4: version: 1.0 is not of type 'string'" in p for p in problems), problems
 
 
-def test_invalid_yaml_names_the_line(tmp_path):
-    problems = _problems(tmp_path, "name: x\nmodel: [unclosed\n")
-    assert problems[0].startswith(f"{tmp_path / 'manifest.yaml'}:3: not valid YAML")
+def test_invalid_yaml_names_the_line_the_column_and_shows_the_source(tmp_path):
+    problems = _problems(tmp_path, "name: x\nmodel: {framework: sklearn\nserving: [a, b\n")
+    assert problems[0].startswith(f"{tmp_path / 'manifest.yaml'}:3:8: not valid YAML")
+    assert problems[1] == "    serving: [a, b" and problems[2] == "           ^"
+
+
+def test_a_mistyped_key_is_named_at_its_own_line_once_with_what_was_meant(tmp_path):
+    text = (ROOT / "manifest.yaml").read_text().replace("  default_accept: application/json",
+                                                        "  default_accept: application/json\n  content_type: text/csv")
+    text = text.replace("instance_types:", "instance_type:", 1)
+    problems = _problems(tmp_path, text)
+    lines = text.splitlines()
+    at = {key: next(i for i, t in enumerate(lines, 1) if t.strip().startswith(key + ":")) for key in ("content_type", "instance_type")}
+    joined = "\n".join(problems)
+    assert f"manifest.yaml:{at['content_type']}: serving.content_type: unknown field `content_type`; did you mean " \
+           "`content_types`?" in joined
+    assert f"manifest.yaml:{at['instance_type']}: instance_type: unknown field `instance_type`; did you mean " \
+           "`instance_types`?" in joined and "fix: rename it to 'instance_types'" in joined
+    assert joined.count("unknown field `instance_type`") == 1 and "\\\\" not in joined
 
 
 def test_missing_model_file_names_field_and_line(tmp_path):
