@@ -94,6 +94,11 @@ def cmd_validate(args) -> int:
     else:
         print(report.table())
         print(f"reports: {paths['json']}, {paths['junit']}, {paths['table']}")
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from .report import annotations
+
+        for line in annotations(report.checks, str(manifest.path)):
+            print(line, file=sys.stderr)  # the runner reads workflow commands from either stream
     return 1 if report.failed else 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -102,6 +103,25 @@ def failure_lines(checks: list[Check]) -> list[str]:
             if c.hint:
                 lines.append(f"  fix: {c.hint}")
     return lines
+
+
+_AT = re.compile(r"(?P<file>[^\s:]+\.ya?ml):(?P<line>\d+):")
+
+
+def annotations(checks: list[Check], default_file: str) -> list[str]:
+    """GitHub Actions workflow commands for the checks that did not pass, each at the manifest
+    line its fix or details name (else the manifest's first line)."""
+    out = []
+    for c in checks:
+        if c.status == PASS:
+            continue
+        found = next((m for text in [c.hint, *map(str, c.details)] if (m := _AT.search(text or ""))), None)
+        file, line = (found["file"], found["line"]) if found else (default_file, "1")
+        message = f"{c.rule} ({c.source}); measured {_short(c.measured)}" + (f"; fix: {c.hint}" if c.hint else "")
+        message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        kind = "error" if c.status == FAIL else "warning"
+        out.append(f"::{kind} file={file},line={line},title=mpkit {c.id}::{message}")
+    return out
 
 
 def machine() -> dict:

@@ -49,3 +49,15 @@ def test_with_json_a_failure_is_a_document_on_stdout(tmp_path, capsys):
     code = main(["validate", "--manifest", str(tmp_path / "manifest.yaml"), "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 2 and any("serving" in p for p in out["error"]["problems"])
+
+
+def test_failing_checks_become_github_annotations_at_their_manifest_line():
+    from package.report import annotations, check
+
+    checks = [check("batch-payload", "MaxPayloadInMB is at most 100", "API", False, 600, 100,
+                    "/w/p/manifest.yaml:57: lower max_payload_mb"),
+              check("memory", "peak memory under 80%", "mpkit", False, 1, 2, "declare larger types", warn_only=True),
+              check("ping", "/ping answers 200", "SM-HOST", True)]
+    lines = annotations(checks, "/w/p/manifest.yaml")
+    assert lines[0].startswith("::error file=/w/p/manifest.yaml,line=57,title=mpkit batch-payload::MaxPayloadInMB")
+    assert lines[1].startswith("::warning file=/w/p/manifest.yaml,line=1,title=mpkit memory::") and len(lines) == 2
