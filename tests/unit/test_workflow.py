@@ -30,9 +30,12 @@ def mpkit_calls(run: str) -> list[list[str]]:
 
 def test_structure_triggers_and_oidc():
     data = load()
-    assert "v*" in data["on"]["push"]["tags"]
-    assert data["permissions"]["id-token"] == "write"
+    assert "v*" in data["on"]["push"]["tags"] and "pull_request" in data["on"]
+    # The OIDC token only for the job that assumes the role; every job has a time limit.
     jobs = data["jobs"]
+    assert "id-token" not in data["permissions"] and "id-token" not in jobs["validate"].get("permissions", {})
+    assert jobs["publish"]["permissions"]["id-token"] == "write"
+    assert all(job.get("timeout-minutes") for job in jobs.values())
     assert jobs["publish"]["needs"] == "validate" and "refs/tags/v" in jobs["publish"]["if"]
     for job in jobs.values():
         assert job["runs-on"]
