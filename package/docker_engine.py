@@ -312,6 +312,13 @@ class Engine:
         repository, _, tag = ref.rpartition(":") if ":" in ref.rsplit("/", 1)[-1] else (ref, "", "latest")
         self.client.images.get(image).tag(repository, tag)
 
+    def untag(self, ref: str) -> None:
+        """Remove one tag, never the image it names (which keeps its other tags)."""
+        try:
+            self.client.api.remove_image(ref, noprune=True)
+        except docker.errors.NotFound:
+            pass
+
     def login(self, registry: str, username: str, password: str) -> None:
         try:
             self.client.login(username=username, password=password, registry=registry, reauth=True)

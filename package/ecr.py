@@ -86,7 +86,10 @@ class Ecr:
         ref = f"{registry}/{repository['repositoryName']}:{tag}"
         engine.login(registry, username, password)
         engine.tag(image, ref)
-        digest = engine.push(ref, progress=progress)
+        try:
+            digest = engine.push(ref, progress=progress)
+        finally:
+            engine.untag(ref)  # the registry's name for the image was only for the push
         if local_registry:
             self._register(local_registry, repository["repositoryName"], tag, digest)
         return digest

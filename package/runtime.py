@@ -50,7 +50,7 @@ def version_tuple(version: str) -> tuple:
 # ---- what the model files record
 
 
-def _decompressed(data: bytes) -> bytes:
+def decompressed(data: bytes) -> bytes:
     """joblib's compressed files (zlib, gzip, bz2, xz, lzma) as the plain pickle they hold."""
     try:
         if data[:2] == b"\x1f\x8b":
@@ -74,7 +74,7 @@ _SKLEARN_VERSION = re.compile(rb"_sklearn_version(?:\x94|q[\x00-\xff]|r[\x00-\xf
 
 def sklearn_versions(path: Path) -> set[str]:
     """Every scikit-learn version recorded in a pickle (one per estimator; normally all equal)."""
-    data = _decompressed(path.read_bytes())
+    data = decompressed(path.read_bytes())
     found = set()
     for match in _SKLEARN_VERSION.finditer(data):
         if match.group(1) is not None or match.group(3) is not None:

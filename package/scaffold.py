@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigurationError
-from .runtime import PICKLE_SUFFIXES, XGBOOST_SUFFIXES, _decompressed, sklearn_versions, ubj_load, xgboost_version
+from .runtime import PICKLE_SUFFIXES, XGBOOST_SUFFIXES, decompressed, sklearn_versions, ubj_load, xgboost_version
 
 WORKFLOW_TEMPLATE = Path(__file__).with_name("templates") / "mpkit-workflow.yml"
 ROLE_PLACEHOLDER = "arn:aws:iam::ACCOUNT_ID:role/mpkit-validation"
@@ -52,7 +52,7 @@ def _after_memo(data: bytes, at: int) -> int:
 
 def sklearn_features(path: Path) -> tuple[list[str], int | None]:
     """An estimator's `feature_names_in_` (the widest, for a pipeline) and `n_features_in_`."""
-    data = _decompressed(path.read_bytes())
+    data = decompressed(path.read_bytes())
     counts = []
     for match in re.finditer(rb"n_features_in_", data):
         value = _pickle_int(data, _after_memo(data, match.end()))
@@ -97,7 +97,7 @@ def is_classifier(path: Path) -> bool:
     if path.suffix in XGBOOST_SUFFIXES:
         objective = str((_xgboost_learner(path).get("objective") or {}).get("name", ""))
         return objective.startswith(("binary:", "multi:"))
-    return b"classes_" in _decompressed(path.read_bytes())
+    return b"classes_" in decompressed(path.read_bytes())
 
 
 def read_model(folder: Path, models: list[Path]) -> ModelFacts:

@@ -146,6 +146,11 @@ def test_first_publish_creates_everything_and_a_second_creates_nothing(aws, prod
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["steps"]["package"]["arn"] == described["ModelPackageArn"]
     assert record["steps"]["image"]["digest"] == digest
+    # The registry's name for the image was only for the push: no such tag is left behind.
+    from package.docker_engine import Engine
+
+    left = [t for image in Engine().client.images.list() for t in image.tags if t.startswith(registry.host)]
+    assert left == []
 
     # Second run: same inputs; nothing is created, pushed or uploaded.
     calls = dict(proxy.calls)
