@@ -130,6 +130,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         arrives for a moment, then close."""
         self._disarm()
         self._discarding = True
+        # Reading may be paused (a body past uvicorn's high-water mark that the app had not taken
+        # yet): resume it, or nothing is drained and the close still resets.
+        if self.flow is not None:
+            self.flow.resume_reading()
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_S, self.transport.close)

@@ -104,10 +104,16 @@ def _raw(port: int):
     return sock
 
 
-def _read_all(sock) -> bytes:
+def _read_all(sock, reset_ok: bool = False) -> bytes:
+    """What the server sent until it closed. With `reset_ok`, a reset after some of the answer
+    was read ends the read instead of failing it (the answer's status must still be there)."""
     data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        if not (reset_ok and data):
+            raise
     return data
 
 
@@ -165,7 +171,9 @@ def test_bodies_still_arriving_past_what_a_worker_may_hold_get_429_not_5xx(stric
         sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 6000000\r\n\r\n"
                      + ROW * (5_500_000 // len(ROW)))
         socks.append(sock)
-    answers = [_read_all(s)[:40] for s in socks]
+    # Seen under heavy load: the refused connection can end with a reset after its whole answer
+    # arrived (cause not found yet); the answer itself must be there.
+    answers = [_read_all(s, reset_ok=True)[:40] for s in socks]
     statuses = sorted(a.split(b" ")[1] for a in answers)
     # 4 x 6 MiB may be held at once; the body that goes past it is refused at once, the others
     # wait for their missing bytes until the body deadline.
