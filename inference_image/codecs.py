@@ -267,20 +267,17 @@ def _csv_with_pandas(body: bytes, spec: ModelSpec) -> Table | None:
     if numbers_only:
         # A single float block: one copy out of it.
         numeric = np.array(frame.to_numpy(dtype=np.float64), dtype=np.float64, order="C")
-        if np.isinf(numeric).any():
-            return None  # the careful path names the cell
         strings = np.empty((len(frame), 0), dtype=object)
-        _check_required(numeric, strings, spec)
-        return Table(numeric, strings, spec)
-    # Column by column: selecting a sub-frame first costs more than the copy itself.
-    numeric = np.empty((len(frame), len(spec.numeric_index)), dtype=np.float64)
-    for k, j in enumerate(spec.numeric_index):
-        numeric[:, k] = frame[j].to_numpy()
+    else:
+        # Column by column: selecting a sub-frame first costs more than the copy itself.
+        numeric = np.empty((len(frame), len(spec.numeric_index)), dtype=np.float64)
+        for k, j in enumerate(spec.numeric_index):
+            numeric[:, k] = frame[j].to_numpy()
+        strings = frame[spec.string_index].to_numpy(dtype=object, copy=True)
+        if strings.size:
+            strings[(strings == "") | pd.isna(strings)] = None
     if np.isinf(numeric).any():
         return None  # the careful path names the cell
-    strings = frame[spec.string_index].to_numpy(dtype=object, copy=True)
-    if strings.size:
-        strings[(strings == "") | pd.isna(strings)] = None
     _check_required(numeric, strings, spec)
     _check_categories(strings, spec)
     return Table(numeric, strings, spec)
@@ -396,6 +393,18 @@ def decode(body: bytes, media: str, spec: ModelSpec) -> Table:
 
 # ---------------------------------------------------------------- encoding
 
+@dataclass
+class Classified:
+    """A classifier's answer for some rows: labels by class name, probabilities in class order."""
+
+    classes: tuple
+    labels: list | None = None
+    probabilities: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels) if self.labels is not None else len(self.probabilities)
+
+
 def _records(classified) -> list[dict]:
     """A classifier's answer per row, with the same field names in JSON and JSON Lines."""
     out = []
@@ -428,7 +437,7 @@ def _encode_classified(classified, media: str) -> bytes:
 
 
 def encode(predictions, media: str, spec: ModelSpec) -> bytes:
-    if hasattr(predictions, "classes") and hasattr(predictions, "labels"):
+    if isinstance(predictions, Classified):
         return _encode_classified(predictions, media)
     values = np.asarray(predictions).tolist()
     if media == JSON:

@@ -9,18 +9,18 @@ the seller's own `model_fn` (see handler.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import fast_xgboost
-from .codecs import Table, _from_values
+from .codecs import Classified, Table, _from_values
 from .contract import MODEL_SPEC_FILE
 from .errors import BadRequest
 from .featurizer import Unsupported, compile_featurizer
@@ -93,13 +93,17 @@ def _predict(predictor, matrix: np.ndarray) -> np.ndarray:
     return predictor.predict(matrix)
 
 
+def _library_call(predictor):
+    return functools.partial(_predict, predictor)
+
+
 def _predictor_call(predictor, features: int, check: np.ndarray | None):
     """How the model calls its predictor: a verified direct call into XGBoost for a booster."""
     if hasattr(predictor, "inplace_predict") and not hasattr(predictor, "predict_proba"):
         direct = fast_xgboost.verified(predictor, features, check)
         if direct is not None:
             return direct
-    return lambda matrix: _predict(predictor, matrix)
+    return _library_call(predictor)
 
 
 def _predictor_features(predictor) -> tuple:
@@ -120,7 +124,7 @@ class PlainModel:
             raise LoadError(f"framework {spec.framework!r} takes numbers only; string features need a pipeline featurizer")
         self.predictor = predictor
         self.spec = spec
-        self.call = lambda matrix: _predict(predictor, matrix)
+        self.call = _library_call(predictor)
 
     def features(self, table: Table) -> np.ndarray:
         return table.numeric
@@ -136,7 +140,7 @@ class PipelineModel:
         self.featurizer = featurizer
         self.predictor = predictor
         self.spec = spec
-        self.call = lambda matrix: _predict(predictor, matrix)
+        self.call = _library_call(predictor)
         self.compiled = None
         try:
             self.compiled = compile_featurizer(featurizer, spec)
@@ -169,18 +173,6 @@ class PipelineModel:
 
     def predict(self, table: Table) -> np.ndarray:
         return self.call(self.features(table))
-
-
-@dataclass
-class Classified:
-    """A classifier's answer for some rows: labels by class name, probabilities in class order."""
-
-    classes: tuple
-    labels: list | None = None
-    probabilities: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.labels) if self.labels is not None else len(self.probabilities)
 
 
 class Classifier:

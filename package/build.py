@@ -20,7 +20,7 @@ from .docker_engine import Engine
 from .errors import ConfigurationError
 from .manifest import Manifest
 from .runtime import resolve as resolve_runtime
-from .wheelhouse import ensure_wheelhouse
+from .wheelhouse import cache_root, ensure_wheelhouse
 
 # Package data, so an installed mpkit builds without a checkout: in the repository,
 # package/Dockerfile is a link to the Dockerfile at its root.
@@ -155,15 +155,22 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
 
 def base_python(engine: Engine, base: str) -> str:
     """The base image's Python as major.minor: from its PYTHON_VERSION (the official images), else
-    by asking its python3."""
-    env = dict(item.split("=", 1) for item in (engine.inspect(base)["Config"] or {}).get("Env") or [] if "=" in item)
+    by asking its python3 once per image (the answer is kept by image ID: every build asks)."""
+    info = engine.inspect(base)
+    env = dict(item.split("=", 1) for item in (info["Config"] or {}).get("Env") or [] if "=" in item)
     if env.get("PYTHON_VERSION"):
         return ".".join(env["PYTHON_VERSION"].split(".")[:2])
+    kept = cache_root() / "base-python" / info["Id"].replace(":", "-")
+    if kept.is_file():
+        return kept.read_text().strip()
     code, output = engine.run_once(base, ["-c", "import sys; print('%d.%d' % sys.version_info[:2])"], entrypoint=["python3"])
     if code != 0:
         raise ConfigurationError(f"the base image {base} has no python3 that answers: {output.strip()[-300:]}",
                                  hint="use a base image with Python 3 (python:3.X-slim, or Debian with python3-venv)")
-    return output.strip().splitlines()[-1]
+    version = output.strip().splitlines()[-1]
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(version + "\n")
+    return version
 
 
 def content_tag(manifest: Manifest, content_hash: str) -> str:

@@ -27,7 +27,8 @@ class AwsMode:
     def create_repository(self, ecr: Ecr, name: str, account: str, region: str) -> tuple[dict, str]:
         return ecr.create_repository(name), "created"
 
-    def push(self, ecr: Ecr, engine, image_id: str, repository: dict, tag: str, progress) -> tuple[str | None, str]:
+    def push(self, ecr: Ecr, engine, name: str, image_id: str, repository: dict, tag: str, progress) -> tuple[str | None, str]:
+        ecr.say(f"pushing {name} as {repository['repositoryUri']}:{tag}")
         return ecr.push(engine, image_id, repository, tag, progress=progress), "pushed"
 
     def before_scan(self, aws, region: str, registry_id: str, repository: str, digest: str, say) -> None:
@@ -73,7 +74,7 @@ class DryRun:
     def create_repository(self, ecr: Ecr, name: str, account: str, region: str) -> tuple[dict, str]:
         return {"repositoryName": name, "repositoryUri": f"{account}.dkr.ecr.{region}.amazonaws.com/{name}"}, "would create"
 
-    def push(self, ecr, engine, image_id, repository, tag, progress) -> tuple[str | None, str]:
+    def push(self, ecr, engine, name, image_id, repository, tag, progress) -> tuple[str | None, str]:
         return None, "would push"
 
     def before_scan(self, *args, **kwargs) -> None:

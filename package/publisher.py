@@ -154,9 +154,9 @@ class Publisher:
         if digest:
             self.step("image push", "exists", f"{repository['repositoryUri']}:{tag} {digest}")
         else:
-            self.say(f"pushing {built.image} as {repository['repositoryUri']}:{tag}")
             with Progress("push") as progress:
-                digest, state = mode.push(ecr, self.engine, built.image_id, repository, tag, self._progress(progress))
+                digest, state = mode.push(ecr, self.engine, built.image, built.image_id, repository, tag,
+                                          self._progress(progress))
             self.step("image push", state, f"{repository['repositoryUri']}@{digest}" if digest else
                       f"{built.image} as {repository['repositoryUri']}:{tag}; the package then names it by the "
                       "digest the push returns")

@@ -18,7 +18,7 @@ import lzma
 import re
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import inference_image
@@ -217,10 +217,9 @@ def recorded_versions(manifest: Manifest) -> list[Recorded]:
 @dataclass(frozen=True)
 class Runtime:
     python: str
-    packages: dict  # library -> version (scikit-learn, xgboost, numpy ...): the pins that differ from the defaults
+    packages: dict  # library -> version, declared or recorded in the model files (the rest: the defaults)
     sources: dict  # library -> where its version came from
     extra_requirements: Path | None = None  # a handler's own requirements
-    recorded: tuple = field(default=(), compare=False)
 
     def requirements(self, defaults: Path = DEFAULT_REQUIREMENTS) -> str:
         """The image's requirements: mpkit's defaults with this runtime's versions in place."""
@@ -297,5 +296,4 @@ def resolve(manifest: Manifest, base_python: str = DEFAULT_PYTHON) -> Runtime:
             "the runtime does not match the model files:\n  " + "\n  ".join(problems),
             hint="declare the version the model was saved with in runtime.packages (or drop it, and mpkit uses the "
                  "recorded one), or retrain and save the model with the declared version")
-    return Runtime(python=python, packages=packages, sources=sources,
-                   extra_requirements=declared.requirements, recorded=tuple(recorded))
+    return Runtime(python=python, packages=packages, sources=sources, extra_requirements=declared.requirements)

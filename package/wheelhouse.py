@@ -72,11 +72,3 @@ def ensure_wheelhouse(requirements: str, python_version: str, say=print) -> Path
     done.write_text(key + "\n")
     return folder
 
-
-def installed_versions(folder: Path) -> dict[str, str]:
-    """Distribution -> version of every wheel in a wheelhouse (what the image will hold)."""
-    out = {}
-    for wheel in folder.glob("*.whl"):
-        name, version = wheel.name.split("-")[:2]
-        out[re.sub(r"[-_.]+", "-", name).lower()] = version
-    return dict(sorted(out.items()))

@@ -203,13 +203,14 @@ class ContainerRun:
         """Per-inference pricing: the usage header on every 2xx, with the records answered, and on
         no error. Under other pricing a header is ignored by Marketplace: a warning."""
         metered = self.manifest.pricing.metered
-        problems, seen = [], 0
+        problems, seen, errors_metered = [], 0, False
         for where, reply, accept in self.answered:
             header = next((v for k, v in reply.headers.items() if k.lower() == METERING_HEADER.lower()), None)
             ok_status = reply.status is not None and 200 <= reply.status < 300
             seen += header is not None
             if not ok_status:
                 if header is not None:
+                    errors_metered = True
                     problems.append(f"{where}: a {reply.status} carries {METERING_HEADER}: an error must not be metered")
                 continue
             if not metered:
@@ -235,7 +236,6 @@ class ContainerRun:
         hint = ("set pricing.model: inference in the manifest and rebuild (mpkit's image then meters), or send the header "
                 "on each 2xx from your server" if metered else
                 "drop the header, or declare pricing.model: inference if the product is priced per inference")
-        errors_metered = any("must not be metered" in p for p in problems)
         self.checks.append(check("metering", rule, rules.METERING_SOURCE, not problems,
                                  f"{seen} of {len(self.answered)} answers metered", "every 2xx" if metered else "none",
                                  hint, problems, warn_only=not metered and not errors_metered))
