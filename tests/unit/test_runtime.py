@@ -127,3 +127,15 @@ def test_validate_names_a_missing_model_file_with_its_line_before_any_container(
     err = capsys.readouterr().err
     assert "model.files.featurizer: featurizer.joblib not found" in err and "manifest.yaml:" in err
     assert not (tmp_path / "reports").exists()
+
+
+def test_the_runtime_check_fails_when_the_image_carries_another_version(tmp_path):
+    from package.runtime import Recorded
+    from validation import static_checks
+
+    recorded = [Recorded("scikit-learn", "1.5.2", tmp_path / "model.joblib", "model"),
+                Recorded("xgboost", "2.1.4", tmp_path / "model.ubj", "predictor")]
+    failed = static_checks.runtime_check(recorded, {"scikit-learn": "1.9.1", "xgboost-cpu": "2.1.4"})
+    assert failed.status == "fail" and failed.details == ["model.joblib: saved by scikit-learn 1.5.2; the image has 1.9.1"]
+    assert static_checks.runtime_check(recorded, {"scikit-learn": "1.5.2", "xgboost": "2.1.4"}).status == "pass"
+    assert static_checks.runtime_check(recorded, None).status == "warn"
