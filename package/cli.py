@@ -1,5 +1,5 @@
-"""`mpkit`: a thin command line. Each command parses its options, calls one function, and prints
-the result as text or, with --json, as one JSON document on stdout (progress goes to stderr)."""
+"""`mpkit`, the command line: each command parses its options, calls one library function, and
+prints the result as text or, with --json, as one JSON document on stdout (progress on stderr)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import EXIT_CODES_HELP, ConfigurationError, MpkitError
+from .errors import EXIT_CODES_HELP, INTERNAL_ERROR, INTERRUPTED, ConfigurationError, MpkitError
 from .manifest import ManifestError, load_manifest
 
 
@@ -39,6 +39,7 @@ def cmd_build(args) -> int:
     from .build import build
 
     manifest = load_manifest(args.manifest)
+    manifest.require_declared_files(skip=(("samples",), ("validation", "input")))  # the image needs neither
     result = build(manifest, base_image=args.base_image, say=_say(args))
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
@@ -52,10 +53,16 @@ def cmd_build(args) -> int:
 def cmd_predict(args) -> int:
     from .predict import predict, requests_for
 
+    env = {}
+    for item in args.env:
+        if "=" not in item:
+            raise ConfigurationError(f"--env {item}: give KEY=VALUE")
+        key, value = item.split("=", 1)
+        env[key] = value
     manifest = load_manifest(args.manifest)
+    manifest.require_declared_files(skip=(("validation", "input"),) + ((("samples",),) if args.file else ()))
     requests = requests_for(manifest, args.file, args.content_type, args.accept)
-    result = predict(manifest, requests, image=args.image, env=dict(item.split("=", 1) for item in args.env),
-                     say=_say(args))
+    result = predict(manifest, requests, image=args.image, env=env, keep=args.keep, say=_say(args))
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
@@ -63,6 +70,9 @@ def cmd_predict(args) -> int:
             print(f"\n== {a.file}  ({a.content_type} -> {a.accept or 'default'}): "
                   f"{a.status} {a.response_content_type}  {a.latency_ms} ms")
             print(a.body.rstrip() if a.body is not None else a.error)
+            if a.log:
+                print("-- the container's log for this request:")
+                print("\n".join("   " + line for line in a.log.splitlines()))
     return 1 if result.failed else 0
 
 
@@ -70,11 +80,15 @@ def cmd_validate(args) -> int:
     from listing.lint import lint
     from listing.runner import default_folder
     from validation.runner import validate
+    from validation.static_checks import manifest_errors
 
     from .docker_engine import Engine
 
     manifest = load_manifest(args.manifest)
     manifest.require_declared_files()  # a missing file is named before the engine is even asked
+    problems = manifest_errors(manifest)
+    if problems:
+        raise ManifestError(problems)
     archive = Path(args.model_archive) if args.model_archive else None
     if archive and not archive.is_file():
         raise ConfigurationError(f"{archive}: no such model archive")
@@ -108,6 +122,7 @@ def cmd_transform_local(args) -> int:
     from .progress import Progress
 
     manifest = load_manifest(args.manifest)
+    manifest.require_declared_files(skip=(("samples",),) + ((("validation", "input"),) if args.input else ()))
     overrides = {"ContentType": args.content_type, "Accept": args.accept, "SplitType": args.split_type,
                  "BatchStrategy": args.batch_strategy, "MaxPayloadInMB": args.max_payload_mb,
                  "MaxConcurrentTransforms": args.max_concurrent_transforms, "AssembleWith": args.assemble_with}
@@ -152,11 +167,14 @@ def cmd_publish(args) -> int:
     from .aws import Aws
     from .docker_engine import Engine
     from .local_target import LocalMode
+    from .preflight import require_publishable
     from .publish_modes import AwsMode, DryRun
     from .publish_record import PublishRecord
     from .publisher import Publisher
 
     manifest = load_manifest(args.manifest)
+    manifest.require_declared_files()
+    require_publishable(manifest)  # before the local target starts or AWS is asked
     with _target(args, manifest) as target:
         mode = LocalMode() if target.local else AwsMode()
         if args.dry_run:
@@ -337,16 +355,39 @@ def _version() -> str:
         return "(not installed)"
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mpkit", description=__doc__.splitlines()[0].replace("`", ""),
-                                epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"mpkit {_version()}")
-    sub = p.add_subparsers(dest="command", required=True)
+DESCRIPTION = """mpkit takes a trained model onto AWS Marketplace as a SageMaker model package, and
+deploys a subscribed one.
 
-    def command(name, help_text, func):
-        c = sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_CODES_HELP,
+seller, on a laptop:
+  mpkit init --model model.json        a commented manifest.yaml and a CI workflow for the model
+  mpkit build                          the model artifact and the network-isolated inference image
+  mpkit predict                        the image run as SageMaker runs it, answering the samples
+  mpkit validate                       every Marketplace and SageMaker rule, checked locally
+  mpkit publish --local                the whole publish against an AWS emulator on this machine
+
+seller, from CI (the workflow `mpkit init` writes):
+  mpkit publish --no-wait              build, validate, push by digest, upload, CreateModelPackage
+  mpkit status --wait                  SageMaker's validation of the package, item by item
+  mpkit listing                        the listing folder and its change set for the Catalog API
+
+buyer, subscribed, in the ARN's Region:
+  mpkit deploy / invoke / transform / teardown
+
+`mpkit COMMAND --help` shows each command's options and an example."""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mpkit", description=DESCRIPTION, epilog=EXIT_CODES_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mpkit {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name, help_text, func, example, manifest=True):
+        c = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog="example:\n  " + example.strip().replace("\n", "\n  ") + "\n\n" + EXIT_CODES_HELP,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        c.add_argument("--manifest", default="manifest.yaml", help="the product's manifest (default: manifest.yaml)")
+        if manifest:
+            c.add_argument("--manifest", default="manifest.yaml", help="the product's manifest (default: manifest.yaml)")
         c.add_argument("--json", action="store_true", help="print one JSON document on stdout (on failure too: "
                        "{\"error\": {...}})")
         c.add_argument("--progress", choices=progress_modes(), default="auto",
@@ -356,7 +397,8 @@ def parser() -> argparse.ArgumentParser:
         return c
 
     ini = command("init", "start a product folder for a model file: a commented manifest.yaml (framework, features and "
-                  "runtime read from the model) and a CI workflow", cmd_init)
+                  "runtime read from the model) and a CI workflow", cmd_init,
+                  "mpkit init --model model.json --dir my-product --name churn-predictor", manifest=False)
     ini.add_argument("--model", action="append", default=[], metavar="FILE",
                      help="the model file (an XGBoost .json/.ubj or a pickled scikit-learn estimator); twice for a "
                           "featurizer and a predictor")
@@ -364,18 +406,24 @@ def parser() -> argparse.ArgumentParser:
     ini.add_argument("--name", help="the product's name (default: the folder's)")
     ini.add_argument("--force", action="store_true", help="replace an existing manifest.yaml")
 
-    b = command("build", "build the model artifact and the inference image (networking off)", cmd_build)
+    b = command("build", "build the model artifact and the inference image (networking off)", cmd_build,
+                "mpkit build --manifest manifest.yaml")
     b.add_argument("--base-image", default="python:3.11-slim",
                    help="base image (default python:3.11-slim; made locally from Debian packages when it cannot be pulled)")
 
-    pr = command("predict", "run the image as SageMaker does (networking off) and print its answers", cmd_predict)
+    pr = command("predict", "run the image as SageMaker does (networking off) and print its answers", cmd_predict,
+                 "mpkit predict                                     # the manifest's samples\n"
+                 "mpkit predict --file rows.csv --content-type text/csv --accept application/json --keep")
     pr.add_argument("--file", action="append", default=[], help="a request body; repeatable (default: the manifest's samples)")
     pr.add_argument("--content-type", help="Content-Type of --file")
     pr.add_argument("--accept", help="Accept header (default: the sample's, else the image's default)")
     pr.add_argument("--image", help="image to run (default: mpkit/NAME:VERSION from the manifest)")
     pr.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="container environment; repeatable")
+    pr.add_argument("--keep", action="store_true", help="leave the container running afterwards, for `docker logs` "
+                    "and `docker exec` (printed: its name and how to remove it)")
 
-    v = command("validate", "check the product against every Marketplace and SageMaker rule, locally", cmd_validate)
+    v = command("validate", "check the product against every Marketplace and SageMaker rule, locally", cmd_validate,
+                "mpkit validate --report-dir reports               # reports/validation.{txt,json,junit.xml}")
     v.add_argument("--image", help="image to check (default: mpkit/NAME:VERSION, built when missing)")
     v.add_argument("--model-archive", help="check this model.tar.gz instead of the one `mpkit build` packed")
     v.add_argument("--report-dir", default="reports", help="where validation.json, validation.junit.xml and "
@@ -385,17 +433,21 @@ def parser() -> argparse.ArgumentParser:
                    help="seconds to wait for the first 200 on /ping (SageMaker allows 480)")
 
     t = command("transform-local", "run the validation profile's batch transform on this machine, as SageMaker does",
-                cmd_transform_local)
+                cmd_transform_local, "mpkit transform-local --output out/ --input big.csv --max-concurrent-transforms 2")
     t.add_argument("--input", help="an input file or a folder of them (default: the profile's input)")
     t.add_argument("--output", required=True, help="folder for the <input>.out files")
     t.add_argument("--image", help="image to run (default: mpkit/NAME:VERSION)")
-    t.add_argument("--content-type")
-    t.add_argument("--accept")
-    t.add_argument("--split-type", choices=["None", "Line"])
-    t.add_argument("--batch-strategy", choices=["MultiRecord", "SingleRecord"])
-    t.add_argument("--max-payload-mb", type=int)
-    t.add_argument("--max-concurrent-transforms", type=int)
-    t.add_argument("--assemble-with", choices=["None", "Line"])
+    t.add_argument("--content-type", help="ContentType of the input (default: the profile's)")
+    t.add_argument("--accept", help="Accept of the output (default: the profile's)")
+    t.add_argument("--split-type", choices=["None", "Line"], help="SplitType: Line splits files into records "
+                   "(default: the profile's)")
+    t.add_argument("--batch-strategy", choices=["MultiRecord", "SingleRecord"],
+                   help="records per request: as many as fit in --max-payload-mb, or one (default: the profile's)")
+    t.add_argument("--max-payload-mb", type=int, help="MaxPayloadInMB, the largest request body (default: the profile's, else 6)")
+    t.add_argument("--max-concurrent-transforms", type=int,
+                   help="MaxConcurrentTransforms, requests in flight at once (default: the profile's, else 1)")
+    t.add_argument("--assemble-with", choices=["None", "Line"],
+                   help="AssembleWith: Line puts each answer on its own line in the .out file (default: the profile's)")
 
     def aws_options(c):
         c.add_argument("--local", action="store_true", help="use the local target: an AWS emulator (moto) and a "
@@ -406,7 +458,9 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--registry", help="HOST:PORT of a registry standing in for ECR's, with --endpoint-url")
         c.add_argument("--wait-timeout", type=float, default=6 * 3600, help="seconds to wait for validation (default 6 h)")
 
-    pu = command("publish", "build, validate, push by digest, upload, and create the certified model package", cmd_publish)
+    pu = command("publish", "build, validate, push by digest, upload, and create the certified model package", cmd_publish,
+                 "mpkit publish --dry-run                           # the plan and the exact CreateModelPackage request\n"
+                 "mpkit publish --region us-east-1 --no-wait && mpkit status --wait")
     aws_options(pu)
     pu.add_argument("--dry-run", action="store_true", help="print the plan and the exact CreateModelPackage request; "
                     "change nothing in AWS")
@@ -415,12 +469,15 @@ def parser() -> argparse.ArgumentParser:
     pu.add_argument("--report-dir", default="reports", help="where validate's reports go (default: reports)")
     pu.add_argument("--record", help="the publish record (default: .mpkit/publish/<target>/<package>.json)")
 
-    st = command("status", "a model package's status, each validation and image scan item with its reason", cmd_status)
+    st = command("status", "a model package's status, each validation and image scan item with its reason", cmd_status,
+                 "mpkit status --wait --region us-east-1            # exit 8 if SageMaker's validation failed")
     st.add_argument("name", nargs="?", help="ModelPackageName or ARN (default: the manifest's NAME-VERSION)")
     aws_options(st)
     st.add_argument("--wait", action="store_true", help="wait until Completed or Failed")
+
     li = command("listing", "write the Marketplace listing folder (usage, samples in and out, examples, notebook, "
-                 "description, change set) and lint it", cmd_listing)
+                 "description, change set) and lint it", cmd_listing,
+                 "mpkit listing --output listing/\nmpkit listing --submit            # the Catalog API validates the change set")
     li.add_argument("--output", help="the listing folder (default: build/NAME/listing)")
     li.add_argument("--report", help="validate's validation.json (default: the one the publish record names)")
     li.add_argument("--record", help="the publish record (default: .mpkit/publish/<target>/<package>.json)")
@@ -447,35 +504,42 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--no-wait", action="store_true", help="return once created")
         c.add_argument("--wait-timeout", type=float, default=3600, help="seconds to wait (default 3600)")
 
+    arn = "arn:aws:sagemaker:us-east-1:865070037744:model-package/my-product-1-0-0-abc123"
     de = command("deploy", "buyer: deploy a subscribed model package as a real-time endpoint (network isolation on)",
-                 cmd_deploy)
+                 cmd_deploy, f"mpkit deploy --model-package {arn} \\\n    --instance-type ml.m5.large --role $SAGEMAKER_ROLE_ARN",
+                 manifest=False)
     job_options(de)
     de.add_argument("--instance-type", required=True, help="e.g. ml.m5.large (one the package supports)")
     de.add_argument("--count", type=int, default=1, help="instances (default 1)")
     buyer_options(de)
 
-    iv = command("invoke", "buyer: send a file to an endpoint and print the answer", cmd_invoke)
+    iv = command("invoke", "buyer: send a file to an endpoint and print the answer", cmd_invoke,
+                 "mpkit invoke my-endpoint --file rows.csv --content-type text/csv --accept application/json",
+                 manifest=False)
     iv.add_argument("endpoint", help="endpoint name")
     iv.add_argument("--file", required=True, help="request body")
-    iv.add_argument("--content-type", required=True)
-    iv.add_argument("--accept")
+    iv.add_argument("--content-type", required=True, help="Content-Type of the body (one the package supports)")
+    iv.add_argument("--accept", help="Accept: the answer's media type (default: the package's own default)")
     iv.add_argument("--output", help="write the answer to this file instead of stdout")
     buyer_options(iv, record=False)
 
     tr = command("transform", "buyer: run a batch transform job with a subscribed model package; show the .out files",
-                 cmd_transform)
+                 cmd_transform, f"mpkit transform --model-package {arn} \\\n    --input s3://my-bucket/in/ "
+                 "--output s3://my-bucket/out/ --role $SAGEMAKER_ROLE_ARN", manifest=False)
     job_options(tr)
     tr.add_argument("--input", required=True, help="s3:// prefix of the input files")
     tr.add_argument("--output", required=True, help="s3:// prefix for the .out files")
     tr.add_argument("--instance-type", help="default: the package's first supported transform instance type")
     tr.add_argument("--content-type", help="default: the package's first supported content type")
-    tr.add_argument("--accept")
-    tr.add_argument("--split-type", default="Line", choices=["None", "Line"])
-    tr.add_argument("--assemble-with", default="Line", choices=["None", "Line"])
+    tr.add_argument("--accept", help="Accept of the .out files (default: the package's own default)")
+    tr.add_argument("--split-type", default="Line", choices=["None", "Line"],
+                    help="SplitType: Line sends records, not whole files (default: Line)")
+    tr.add_argument("--assemble-with", default="Line", choices=["None", "Line"],
+                    help="AssembleWith: Line puts each answer on its own line (default: Line)")
     buyer_options(tr)
 
     td = command("teardown", "buyer: delete what deploy and transform created in this Region, nothing else",
-                 cmd_teardown)
+                 cmd_teardown, "mpkit teardown --region us-east-1", manifest=False)
     buyer_options(td)
     return p
 
@@ -513,6 +577,35 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             print(f"  fix: {exc.hint}", file=sys.stderr)
         return _failed(args, exc.exit_code, str(exc), exc.hint)
+    except KeyboardInterrupt:
+        print("mpkit: interrupted; `mpkit publish` carries on from its record when run again", file=sys.stderr)
+        return _failed(args, INTERRUPTED, "interrupted", None)
+    except Exception as exc:  # a fault of mpkit's own: one line here, the traceback in a file
+        log = _crash_log(args)
+        print(f"mpkit: internal error ({type(exc).__name__}: {exc}); this is a bug in mpkit, not in your product. "
+              f"The traceback is in {log}", file=sys.stderr)
+        return _failed(args, INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}",
+                       f"report it with the traceback in {log}")
+
+
+def _crash_log(args) -> Path:
+    """The traceback of an internal fault, written next to the manifest's other state (else the
+    temporary folder), so that it survives the run and the user can attach it."""
+    import tempfile
+    import time
+    import traceback
+
+    text = f"mpkit {_version()} {' '.join(sys.argv[1:])}\n{traceback.format_exc()}"
+    folders = [Path(getattr(args, "manifest", "manifest.yaml")).resolve().parent / ".mpkit" / "logs", Path(tempfile.gettempdir())]
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"mpkit-crash-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.log"
+            path.write_text(text)
+            return path
+        except OSError:
+            continue
+    return Path("(unwritable: " + ", ".join(map(str, folders)) + ")")
 
 
 if __name__ == "__main__":

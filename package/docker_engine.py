@@ -219,6 +219,7 @@ class ServingContainer:
             labels={"mpkit": "serving"}, init=False)
         self.sidecar = Sidecar(engine, self.container.id, client_image or image, port)
         self.stopped = False
+        self.kept = False
 
     def __enter__(self) -> "ServingContainer":
         return self
@@ -276,8 +277,16 @@ class ServingContainer:
         self.stopped = True
         return time.monotonic() - started, int(result.get("StatusCode", -1))
 
+    def keep(self) -> str:
+        """Leave the container running when the block ends; its name."""
+        self.kept = True
+        self.container.reload()
+        return self.container.name
+
     def close(self) -> None:
         self.sidecar.close()
+        if self.kept:
+            return
         try:
             if not self.stopped:
                 self.container.stop(timeout=30)

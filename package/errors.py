@@ -4,7 +4,8 @@ Exit codes (documented in `mpkit --help`): 0 success, 1 a check, a transform or 
 2 the manifest or the command line is wrong, 3 Docker is unavailable, 4 a build failed,
 5 the container failed to start or answer, 6 an AWS call failed, 7 publish refused to go on,
 8 SageMaker's validation of the model package failed, 9 the listing's lint or the Catalog
-rejected the listing, 10 the buyer cannot use the package (not subscribed, other Region).
+rejected the listing, 10 the buyer cannot use the package (not subscribed, other Region),
+70 an internal fault of mpkit's own, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ EXIT_CODES_HELP = """exit codes:
   8  the model package was created and SageMaker's validation of it failed
   9  the listing's lint failed, or AWS Marketplace rejected the change set
  10  the buyer's account cannot use the model package: not subscribed, or the ARN
-     is for another Region"""
+     is for another Region
+ 70  an internal error in mpkit (one line on stderr; the traceback is written to a file it names)
+130  interrupted (Ctrl-C)"""
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h)
+INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 class MpkitError(Exception):

@@ -258,10 +258,13 @@ class Manifest:
         out += [(("samples", i, "file"), sample.file) for i, sample in enumerate(self.samples)]
         return out
 
-    def require_declared_files(self) -> None:
-        """A ManifestError naming the field and line of every declared file that is missing."""
+    def require_declared_files(self, *, skip: tuple = ()) -> None:
+        """A ManifestError naming the field and line of every declared file that is missing, but
+        those under the `skip` sections (a command given its own input does not need them)."""
         problems = [f"{self.where(*field_path)}: {_dotted(field_path)}: {path.name} not found ({path})"
-                    for field_path, path in self.declared_files() if not path.exists()]
+                    f"\n    fix: write the file, or correct the path (relative to the manifest's folder, {self.root})"
+                    for field_path, path in self.declared_files()
+                    if not path.exists() and not any(field_path[:len(part)] == part for part in skip)]
         if problems:
             raise ManifestError(problems)
 
@@ -272,7 +275,8 @@ class Manifest:
             node = node[part]
         path = self.resolve(node)
         if not path.is_file():
-            raise ManifestError([f"{self.where(*field_path)}: {_dotted(field_path)}: file {node!r} not found ({path})"])
+            raise ManifestError([f"{self.where(*field_path)}: {_dotted(field_path)}: file {node!r} not found ({path})"
+                                 f"\n    fix: write the file, or correct the path (relative to the manifest's folder, {self.root})"])
         return path
 
 
@@ -355,32 +359,41 @@ def _semantic_problems(data: dict, where) -> list[str]:
     serving = data["serving"]
     default = serving.get("default_accept")
     if default and default not in serving["accept_types"]:
-        problems.append((("serving", "default_accept"), f"{default!r} is not among accept_types {serving['accept_types']}"))
+        problems.append((("serving", "default_accept"), f"{default!r} is not among accept_types {serving['accept_types']}",
+                         "add it to serving.accept_types, or choose one of them"))
     for i, feature in enumerate(data["model"].get("features", [])):
         if feature.get("categories") and feature.get("type", NUMBER) != "string":
-            problems.append((("model", "features", i, "categories"), "categories are for features of type string"))
+            problems.append((("model", "features", i, "categories"), "categories are for features of type string",
+                             "set type: string on this feature, or remove categories"))
         if feature.get("allow_unknown") and not feature.get("categories"):
-            problems.append((("model", "features", i, "allow_unknown"), "allow_unknown needs categories"))
+            problems.append((("model", "features", i, "allow_unknown"), "allow_unknown needs categories",
+                             "list the feature's categories, or remove allow_unknown"))
     output = data["model"].get("output") or {}
     for key in ("answer", "classes"):
         if key in output and output.get("task") != "classification":
-            problems.append((("model", "output", key), f"output.{key} is for output.task: classification"))
+            problems.append((("model", "output", key), f"output.{key} is for output.task: classification",
+                             f"set output.task: classification, or remove output.{key}"))
     names = [f["name"] for f in data["model"].get("features", [])]
     for i, name in enumerate(names):
         if name in names[:i]:
-            problems.append((("model", "features", i, "name"), f"feature {name!r} is listed twice"))
+            problems.append((("model", "features", i, "name"), f"feature {name!r} is listed twice",
+                             "rename one of them or remove the repeat (each column has one name)"))
     for i, sample in enumerate(data.get("samples", [])):
         if sample["content_type"] not in serving["content_types"]:
-            problems.append((("samples", i, "content_type"), f"{sample['content_type']!r} is not among serving.content_types"))
+            problems.append((("samples", i, "content_type"), f"{sample['content_type']!r} is not among serving.content_types",
+                             "add it to serving.content_types, or use one of them"))
         if sample.get("accept") and sample["accept"] not in serving["accept_types"]:
-            problems.append((("samples", i, "accept"), f"{sample['accept']!r} is not among serving.accept_types"))
+            problems.append((("samples", i, "accept"), f"{sample['accept']!r} is not among serving.accept_types",
+                             "add it to serving.accept_types, or use one of them"))
     validation = data.get("validation")
     if validation:
         if validation["content_type"] not in serving["content_types"]:
-            problems.append((("validation", "content_type"), f"{validation['content_type']!r} is not among serving.content_types"))
+            problems.append((("validation", "content_type"), f"{validation['content_type']!r} is not among serving.content_types",
+                             "add it to serving.content_types, or use one of them"))
         if validation.get("accept") and validation["accept"] not in serving["accept_types"]:
-            problems.append((("validation", "accept"), f"{validation['accept']!r} is not among serving.accept_types"))
-    return [f"{where(*p)}: {_dotted(p)}: {message}" for p, message in problems]
+            problems.append((("validation", "accept"), f"{validation['accept']!r} is not among serving.accept_types",
+                             "add it to serving.accept_types, or use one of them"))
+    return [f"{where(*p)}: {_dotted(p)}: {message}\n    fix: {fix}" for p, message, fix in problems]
 
 
 def _schema_problem(error, where) -> str:
@@ -400,18 +413,47 @@ def _schema_problem(error, where) -> str:
     if error.validator == "enum":
         close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
         return (f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not one of "
-                f"{', '.join(map(str, error.validator_value))}" + (f"; did you mean `{close[0]}`?" if close else ""))
+                f"{', '.join(map(str, error.validator_value))}" + (f"; did you mean `{close[0]}`?" if close else "")
+                + f"\n    fix: {'change it to ' + repr(close[0]) if close else 'use one of the values listed'}")
     if error.validator == "required":
         return f"{where(*path)}: {_dotted(path)}: {error.message}\n    fix: add it (manifest.schema.json describes each field)"
     if error.validator == "pattern":
-        return f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not in the form this field takes ({error.validator_value})"
-    return f"{where(*path)}: {_dotted(path)}: {error.message}"
+        return (f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not in the form this field takes "
+                f"({error.validator_value})\n    fix: {error.schema.get('description') or _field_help(error) or 'rewrite it in that form'}")
+    return f"{where(*path)}: {_dotted(path)}: {error.message}\n    fix: {_fix(error)}"
+
+
+def _field_help(error) -> str:
+    """The schema's own description of the field at fault, when it has one."""
+    return error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+
+
+def _fix(error) -> str:
+    limit = error.validator_value
+    fixes = {
+        "maximum": f"use at most {limit}",
+        "minimum": f"use at least {limit}",
+        "exclusiveMinimum": f"use more than {limit}",
+        "maxLength": f"shorten it to at most {limit} characters",
+        "minLength": f"give at least {limit} character{'s' if limit != 1 else ''}",
+        "minItems": f"give at least {limit} entr{'ies' if limit != 1 else 'y'}",
+        "maxItems": f"give at most {limit} entries",
+        "uniqueItems": "remove the repeated entries",
+        "const": f"set it to {limit!r}",
+    }
+    if error.validator == "type":
+        wanted = limit if isinstance(limit, str) else " or ".join(limit)
+        if wanted == "string" and isinstance(error.instance, (int, float)) and not isinstance(error.instance, bool):
+            return f"quote it, e.g. \"{error.instance}\" (YAML reads unquoted {error.instance} as a number)"
+        return f"write a {wanted} here"
+    return fixes.get(error.validator) or _field_help(error) or "see manifest.schema.json for what this field takes"
 
 
 def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
     path = Path(path).resolve()
     if not path.is_file():
-        raise ManifestError([f"{path}: no such manifest file"])
+        raise ManifestError([f"{path}: no such manifest file\n    fix: pass --manifest PATH, or write one with "
+                             "`mpkit init --model FILE`"])
     text = path.read_text()
     try:
         node = yaml.compose(text)
@@ -422,9 +464,12 @@ def load_manifest(path: str | Path = "manifest.yaml") -> Manifest:
         source = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
         context = f" ({exc.context})" if getattr(exc, "context", None) else ""
         raise ManifestError([f"{path}:{line}:{column}: not valid YAML: {getattr(exc, 'problem', exc)}{context}",
-                             f"    {source}", f"    {' ' * (column - 1)}^"]) from None
+                             f"    {source}", f"    {' ' * (column - 1)}^",
+                             "    fix: correct the YAML there (an unclosed bracket or quote, a tab in the indentation, "
+                             "or a missing `: ` after a key)"]) from None
     if not isinstance(data, dict):
-        raise ManifestError([f"{path}:1: the manifest must be a mapping of fields"])
+        raise ManifestError([f"{path}:1: the manifest must be a mapping of fields\n    fix: start from "
+                             "`mpkit init --model FILE`, or the example product's manifest.yaml"])
     lines = _positions(node)
 
     def where(*field_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ class Answer:
     latency_ms: float
     body: str | None
     error: str | None
+    log: str | None = None  # after a 5xx: the container log's lines for this request
 
     @property
     def ok(self) -> bool:
@@ -41,6 +43,7 @@ class PredictResult:
     stop_seconds: float = 0.0
     exit_code: int | None = None
     answers: list[Answer] = field(default_factory=list)
+    kept: str | None = None  # with keep: the container left running
 
     @property
     def failed(self) -> bool:
@@ -48,7 +51,22 @@ class PredictResult:
 
     def to_dict(self) -> dict:
         return {"image": self.image, "startup_seconds": round(self.startup_seconds, 3),
-                "results": [asdict(a) for a in self.answers]}
+                "results": [asdict(a) for a in self.answers], "kept": self.kept}
+
+
+_REQUEST_ID = re.compile(r"for request (\S+?)[\"\s]")
+
+
+def log_excerpt(log: str, body: str | None, tail: int = 40) -> str:
+    """The log from the line that names the failed request (its id is in the 500's message), else
+    the log's tail: what the user needs once the container is gone."""
+    lines = log.splitlines()
+    found = _REQUEST_ID.search(body or "")
+    if found:
+        start = next((i for i, line in enumerate(lines) if f"request {found[1]} failed" in line), None)
+        if start is not None:
+            return "\n".join(lines[start:start + tail])
+    return "\n".join(lines[-tail:])
 
 
 def requests_for(manifest: Manifest, files: list[str], content_type: str | None, accept: str | None) -> list[Request]:
@@ -72,7 +90,9 @@ def requests_for(manifest: Manifest, files: list[str], content_type: str | None,
 
 
 def predict(manifest: Manifest, requests: list[Request], *, image: str | None = None, env: dict | None = None,
-            engine: Engine | None = None, say=print) -> PredictResult:
+            engine: Engine | None = None, keep: bool = False, say=print) -> PredictResult:
+    """Each request's answer; after a 5xx, the container log for it. With `keep` the container is
+    left running (networking off) for `docker logs` and `docker exec`, and named in the result."""
     engine = engine or Engine()
     image = current_image(manifest, engine, image, say=say)
     with mounted_model(manifest) as model_dir:
@@ -88,6 +108,13 @@ def predict(manifest: Manifest, requests: list[Request], *, image: str | None = 
                     status=reply.status, response_content_type=reply.content_type,
                     latency_ms=round(reply.elapsed * 1000, 2),
                     body=reply.body.decode(errors="replace") if reply.error is None else None, error=reply.error))
-            result.stop_seconds, result.exit_code = container.stop()
-            say(f"container stopped in {result.stop_seconds:.2f} s (exit code {result.exit_code})")
+                if reply.status is None or reply.status >= 500:
+                    result.answers[-1].log = log_excerpt(container.logs(), result.answers[-1].body)
+            if keep:
+                result.kept = container.keep()
+                say(f"container {result.kept} left running: `docker logs {result.kept}`, "
+                    f"`docker exec -it {result.kept} sh`; `docker rm -f {result.kept}` removes it")
+            else:
+                result.stop_seconds, result.exit_code = container.stop()
+                say(f"container stopped in {result.stop_seconds:.2f} s (exit code {result.exit_code})")
     return result

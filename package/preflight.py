@@ -12,7 +12,7 @@ from . import rules
 from .aws import Aws
 from .ecr import registry_of
 from .errors import AwsError, ConfigurationError, PublishRefused
-from .manifest import Manifest
+from .manifest import Manifest, ManifestError
 from .s3_store import S3Store, default_bucket
 
 
@@ -27,18 +27,22 @@ class Where:
     offline: str | None = None  # offline_ok only: why AWS could not be read (nothing is assumed to exist)
 
 
+def require_publishable(manifest: Manifest) -> None:
+    """The manifest's own mistakes, refused at exit 2 before any AWS call: the API's rules, and a
+    validation role, which publishing needs and `validate` does not."""
+    problems = static_checks.manifest_errors(manifest)
+    if not (manifest.validation and manifest.validation.role):
+        problems.append(f"{manifest.where('validation')}: validation.role: publishing needs the ValidationRole's ARN\n"
+                        "    fix: set validation.role: arn:aws:iam::<account>:role/<name> (a role SageMaker can assume)")
+    if problems:
+        raise ManifestError(problems)
+
+
 def preflight(manifest: Manifest, aws: Aws, *, offline_ok: bool = False, say=print) -> Where:
     """The manifest's rules, then the account, Region, role, repository and bucket. With `offline_ok`
     (a dry run) AWS may not answer: the plan then assumes that nothing exists yet."""
-    lines = [f"{c.id}: {c.rule}: {c.measured} ({c.hint})"
-             for c in static_checks.manifest_checks(manifest) if c.status == "fail"]
-    role = manifest.validation.role if manifest.validation else None
-    if not role:
-        lines.append(f"{manifest.where('validation')}: validation.role: publishing needs the ValidationRole's ARN "
-                     f"(arn:aws:iam::<account>:role/<name>)")
-    if lines:
-        raise PublishRefused("the manifest breaks rules that AWS would refuse:\n  " + "\n  ".join(lines),
-                             hint="fix the manifest; `mpkit validate` shows every rule with its source")
+    require_publishable(manifest)
+    role = manifest.validation.role
 
     region = aws.region
     wanted = manifest.publish.region

@@ -1,8 +1,10 @@
 """The one progress line for long steps (push, upload, transform), on stderr, shaped for where it
 goes: `tty` redraws `label [#####....] 42% of 409 MB` in place; `plain` writes one line per 10%
 (a CI log keeps every line, so no carriage returns); `none` writes nothing. `auto`, the default,
-is `tty` on a terminal (and not TERM=dumb), else `plain`. The CLI sets the mode once (--progress;
-`none` under --json)."""
+is `tty` on a terminal, else `plain`; a terminal with TERM=dumb, or one a CI runner allocated (`CI`
+set, as GitHub Actions, GitLab and most runners set it), gets `plain` too. mpkit writes no colour
+codes anywhere, so NO_COLOR holds by construction. The CLI sets the mode once (--progress; `none`
+under --json)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ def set_mode(mode: str) -> None:
 def resolved(stream) -> str:
     if _mode != "auto":
         return _mode
-    interactive = hasattr(stream, "isatty") and stream.isatty() and os.environ.get("TERM") != "dumb"
+    interactive = (hasattr(stream, "isatty") and stream.isatty() and os.environ.get("TERM") != "dumb"
+                   and os.environ.get("CI", "").lower() not in ("true", "1", "yes"))
     return "tty" if interactive else "plain"
 
 

@@ -3,6 +3,7 @@ model.tar.gz layout, the image's configuration, downloads at start, and secrets.
 
 from __future__ import annotations
 
+import difflib
 import io
 import re
 import shlex
@@ -35,57 +36,76 @@ def instance_enums() -> dict[str, frozenset]:
 
 
 def manifest_checks(manifest) -> list[Check]:
+    """The manifest against the API's own constraints. A failing check's details are located
+    lines (`file:line: field: what`), so `manifest_errors` can print them as user errors."""
     where = manifest.where
     out = []
     name = manifest.package_name
     lo, hi = rules.MODEL_PACKAGE_NAME_LENGTH
+    name_ok = bool(re.match(rules.MODEL_PACKAGE_NAME_PATTERN, name)) and lo <= len(name) <= hi
     out.append(check("model-package-name", "ModelPackageName (name-version) is 1-63 letters, digits and inner hyphens",
-                     "API", bool(re.match(rules.MODEL_PACKAGE_NAME_PATTERN, name)) and lo <= len(name) <= hi, name,
-                     rules.MODEL_PACKAGE_NAME_PATTERN, f"{where('name')}: shorten the name or the version"))
+                     "API", name_ok, name, rules.MODEL_PACKAGE_NAME_PATTERN, "shorten the name or the version",
+                     [] if name_ok else [f"{where('name')}: name: {name!r} with the version makes {len(name)} characters "
+                                         f"in ModelPackageName (at most {hi}; letters, digits and inner hyphens)"]))
     enums = instance_enums()
     bad = []
     for kind, enum in (("realtime", "ProductionVariantInstanceType"), ("batch", "TransformInstanceType")):
         for i, t in enumerate(getattr(manifest.instance_types, kind)):
             if t not in enums[enum]:
-                bad.append(f"{where('instance_types', kind, i)}: instance_types.{kind}[{i}]: {t!r} is not a {enum}")
+                bad.append(f"{where('instance_types', kind, i)}: instance_types.{kind}[{i}]: {t!r} is not a {enum}"
+                           + _did_you_mean(t, enums[enum]))
     validation = manifest.validation
     if validation and validation.instance_type not in enums["TransformInstanceType"]:
         bad.append(f"{where('validation', 'instance_type')}: validation.instance_type: {validation.instance_type!r} "
-                   "is not a TransformInstanceType")
+                   "is not a TransformInstanceType" + _did_you_mean(validation.instance_type, enums["TransformInstanceType"]))
     out.append(check("instance-types", "every instance type is a member of the API's enum (real-time: "
                      "ProductionVariantInstanceType; batch and validation: TransformInstanceType)", "API", not bad,
                      f"{len(bad)} unknown", "0 unknown",
                      "use a type from the enum (no Graviton for batch); `aws sagemaker` lists them per region", bad))
     serving = manifest.serving
-    media = [*serving.content_types, *serving.accept_types,
-             *((validation.content_type, validation.accept) if validation else ())]
-    malformed = [m for m in media if m and not MEDIA.match(m)]
+    media = [(("serving", "content_types", i), m) for i, m in enumerate(serving.content_types)]
+    media += [(("serving", "accept_types", i), m) for i, m in enumerate(serving.accept_types)]
+    if validation:
+        media += [(("validation", key), getattr(validation, key)) for key in ("content_type", "accept")]
+    malformed = [f"{where(*path)}: {'.'.join(map(str, path))}: {m!r} is not a type/subtype media type"
+                 for path, m in media if m and not MEDIA.match(m)]
     out.append(check("content-type-format", "content types are well-formed type/subtype values", "API", not malformed,
-                     malformed or "all well-formed", "type/subtype", "write them as e.g. text/csv", malformed))
+                     f"{len(malformed)} malformed", "type/subtype", "write them as e.g. text/csv", malformed))
     out.append(check("validation-profile", "exactly one validation profile", rules.VALIDATION_PROFILES.source,
                      bool(validation), 1 if validation else 0, 1,
-                     "add a `validation:` section (the batch job AWS runs to certify the package)"))
+                     "add a `validation:` section (the batch job AWS runs to certify the package)",
+                     [] if validation else [f"{where()}: validation: missing; AWS Marketplace needs one validation profile"]))
     if not validation:
         return out
     payload = validation.max_payload_mb if validation.max_payload_mb is not None else rules.BATCH_DEFAULTS["MaxPayloadInMB"]
     concurrency = validation.max_concurrent_transforms or 1
-    out.append(check("batch-payload", rules.BATCH_PAYLOAD_MB.text, rules.BATCH_PAYLOAD_MB.source,
-                     payload <= rules.BATCH_PAYLOAD_MB.value, payload, rules.BATCH_PAYLOAD_MB.value,
-                     f"{where('validation', 'max_payload_mb')}: lower max_payload_mb"))
-    out.append(check("batch-payload-x-concurrency", rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.text,
-                     rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.source,
-                     payload * concurrency <= rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value, payload * concurrency,
-                     rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value,
-                     f"{where('validation', 'max_concurrent_transforms')}: lower max_concurrent_transforms or max_payload_mb"))
+
+    def limited(id, rule, ok, measured, limit, field_path, what, hint):
+        located = [] if ok else [f"{where(*field_path)}: {'.'.join(field_path)}: {what}"]
+        return check(id, rule.text, rule.source, ok, measured, limit, hint, located)
+
+    out.append(limited("batch-payload", rules.BATCH_PAYLOAD_MB, payload <= rules.BATCH_PAYLOAD_MB.value, payload,
+                       rules.BATCH_PAYLOAD_MB.value, ("validation", "max_payload_mb"),
+                       f"{payload} MB is over the {rules.BATCH_PAYLOAD_MB.value} MB MaxPayloadInMB limit", "lower max_payload_mb"))
+    product = payload * concurrency
+    out.append(limited("batch-payload-x-concurrency", rules.BATCH_PAYLOAD_X_CONCURRENCY_MB,
+                       product <= rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value, product,
+                       rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value, ("validation", "max_concurrent_transforms"),
+                       f"{concurrency} x {payload} MB = {product} MB is over {rules.BATCH_PAYLOAD_X_CONCURRENCY_MB.value} MB",
+                       "lower max_concurrent_transforms or max_payload_mb"))
     split = validation.split_type or "None"
     strategy = validation.batch_strategy
-    out.append(check("batch-strategy-split", "a BatchStrategy needs a SplitType other than None", "API",
-                     not (strategy and split == "None"), f"{strategy or '-'} with SplitType {split}", "SplitType Line",
-                     f"{where('validation', 'batch_strategy')}: set split_type: Line, or drop batch_strategy"))
+    split_ok = not (strategy and split == "None")
+    out.append(check("batch-strategy-split", "a BatchStrategy needs a SplitType other than None", "API", split_ok,
+                     f"{strategy or '-'} with SplitType {split}", "SplitType Line",
+                     "set split_type: Line, or drop batch_strategy",
+                     [] if split_ok else [f"{where('validation', 'batch_strategy')}: validation.batch_strategy: {strategy} "
+                                          f"with split_type {split}"]))
     env = validation.environment
-    out.append(check("transform-environment", rules.TRANSFORM_ENVIRONMENT_ENTRIES.text,
-                     rules.TRANSFORM_ENVIRONMENT_ENTRIES.source, len(env) <= rules.TRANSFORM_ENVIRONMENT_ENTRIES.value,
-                     len(env), rules.TRANSFORM_ENVIRONMENT_ENTRIES.value, f"{where('validation', 'environment')}: bake settings into the image"))
+    out.append(limited("transform-environment", rules.TRANSFORM_ENVIRONMENT_ENTRIES,
+                       len(env) <= rules.TRANSFORM_ENVIRONMENT_ENTRIES.value, len(env),
+                       rules.TRANSFORM_ENVIRONMENT_ENTRIES.value, ("validation", "environment"),
+                       f"{len(env)} entries, at most {rules.TRANSFORM_ENVIRONMENT_ENTRIES.value}", "bake settings into the image"))
     role = validation.role
     if role is None:
         out.append(check("validation-role", "ValidationRole is a full IAM role ARN", "API", False, "not set",
@@ -93,11 +113,29 @@ def manifest_checks(manifest) -> list[Check]:
     else:
         lo, hi = rules.ROLE_ARN_LENGTH
         ok = bool(re.match(rules.ROLE_ARN_PATTERN, role)) and lo <= len(role) <= hi
+        suggestion = f"arn:aws:iam::123456789012:role/{role.rsplit('/', 1)[-1]}"
         out.append(check("validation-role", "ValidationRole is a full IAM role ARN, not a role name", "API", ok, role,
                          "arn:aws:iam::<12-digit account>:role/<name>",
-                         f"{where('validation', 'role')}: give the role's ARN, e.g. arn:aws:iam::123456789012:role/{role.rsplit('/', 1)[-1]} "
-                         "(aws/amazon-sagemaker-examples#4843)"))
+                         f"give the role's ARN with your account's ID, e.g. {suggestion} (aws/amazon-sagemaker-examples#4843)",
+                         [] if ok else [f"{where('validation', 'role')}: validation.role: {role!r} is not a role ARN"]))
     return out
+
+
+def _did_you_mean(value: str, choices) -> str:
+    close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def manifest_errors(manifest) -> list[str]:
+    """The manifest's breaches of the API's rules as user errors: one located line per mistake,
+    each with its fix, for the commands to refuse at exit 2 before any container or AWS call."""
+    problems = []
+    for c in manifest_checks(manifest):
+        if c.status != "fail":
+            continue
+        for line in c.details or [f"{manifest.path}:1: {c.id}: {c.measured}"]:
+            problems.append(f"{line}\n    fix: {c.hint} (rule {c.id}, source {c.source})")
+    return problems
 
 
 def archive_check(archive: Path, expected: list[str]) -> Check:

@@ -36,6 +36,8 @@ def predict_fn(data, model):
     x = data.numeric
     if (x[:, 0] < 0).any():
         raise OutOfRange("a reading below zero is outside the sensor's range")
+    if (x[:, 1] == 999).any():
+        raise RuntimeError("the drift table is corrupt")  # a fault of the handler's own: 500
     return x @ model["w"] + model["b"]
 
 
@@ -79,7 +81,20 @@ def test_a_handler_in_model_tar_gz_with_its_own_requirement_is_served_and_valida
     assert [float(v) for v in answers.answers[0].body.split()] == [5.5, 6.5]
     (folder / "neg.csv").write_text("-1,0\n")
     refused = predict(m, [Request(folder / "neg.csv", "text/csv", "application/json")], engine=engine, say=lambda _: None)
-    assert refused.answers[0].status == 422 and "outside the sensor" in refused.answers[0].body
+    assert refused.answers[0].status == 422 and "outside the sensor" in refused.answers[0].body and refused.answers[0].log is None
+
+    # A 500: the answer comes with the container's log for that request, and --keep leaves the
+    # container running for `docker logs` after predict has returned.
+    (folder / "fault.csv").write_text("1,999\n")
+    faulted = predict(m, [Request(folder / "fault.csv", "text/csv", None)], engine=engine, keep=True, say=lambda _: None)
+    try:
+        answer = faulted.answers[0]
+        assert answer.status == 500 and faulted.failed
+        assert "failed inside the server" in answer.log and "RuntimeError: the drift table is corrupt" in answer.log
+        kept = engine.client.containers.get(faulted.kept)
+        assert kept.status == "running" and "the drift table is corrupt" in kept.logs().decode()
+    finally:
+        engine.client.containers.get(faulted.kept).remove(force=True)
 
     report = validate(m, engine, output=tmp_path / "reports", startup_timeout=60, say=lambda _: None)
     assert report.failed == [], report.table()

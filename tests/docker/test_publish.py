@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -303,18 +304,55 @@ def cli(*args, cwd=ROOT, env=None, timeout=900):
                           env=env, timeout=timeout)
 
 
+def _killed_after_the_registry_started(path: Path) -> int:
+    """Start `mpkit publish --local`, SIGKILL it once its registry serves; the registry's PID."""
+    pid_file = path.parent / ".mpkit" / "local" / "registry.pid"
+    run = subprocess.Popen([sys.executable, "-m", "package.cli", "publish", "--manifest", str(path), "--local",
+                            "--skip-validate"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not pid_file.is_file() and time.monotonic() < deadline and run.poll() is None:
+            time.sleep(0.02)
+        assert pid_file.is_file(), "the registry never started"
+        time.sleep(0.5)
+    finally:
+        run.kill()
+        run.wait()
+    return json.loads(pid_file.read_text())["pid"]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_local_target_keeps_its_state_between_runs_and_status_reads_it(product, tmp_path, baked):
-    """`mpkit publish --local` twice: the second run starts a fresh emulator, replays the first
-    run's recording into it, and finds nothing to do; `mpkit status --local` reads the package."""
+    """`mpkit publish --local` killed once its registry runs, then run to the end: the orphaned
+    registry is reaped and the publish carries on. A second run starts a fresh emulator, replays
+    the first run's recording into it, and finds nothing to do, without growing the recording;
+    `mpkit status --local` reads the package."""
     path = variant(product, tmp_path / "p")
-    first = cli("publish", "--manifest", str(path), "--local", "--skip-validate", "--json")
-    assert first.returncode == 0, first.stderr
+    orphan = _killed_after_the_registry_started(path)
+    try:
+        assert _running(orphan)
+        first = cli("publish", "--manifest", str(path), "--local", "--skip-validate", "--json")
+        assert first.returncode == 0, first.stderr
+        assert f"stopped the registry (PID {orphan})" in first.stderr and not _running(orphan)
+    finally:
+        if _running(orphan):
+            os.kill(orphan, 9)
     created = json.loads(first.stdout)
     assert created["arn"].endswith(":model-package/diabetes-progression-1-0-0") and not created["nothing_to_do"]
     assert "no vulnerability scanner" in first.stderr and "validation was skipped" in created["local_note"]
+    recording = tmp_path / "p" / ".mpkit" / "local" / "moto-recording.jsonl"
+    recorded = recording.read_text()
     second = cli("publish", "--manifest", str(path), "--local", "--skip-validate")
     assert second.returncode == 0, second.stderr
     assert "nothing to do" in second.stdout and "replaying the emulator's state" in second.stdout
+    assert recording.read_text() == recorded, "a run that changed nothing added to the recording"
+    assert not (tmp_path / "p" / ".mpkit" / "local" / "registry.pid").exists()
     status = cli("status", "--manifest", str(path), "--local", "--json")
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["arn"] == created["arn"]
@@ -326,7 +364,14 @@ def test_cli_exit_codes_name_the_failure(product, tmp_path, moto_url, registry, 
     path = variant(product, tmp_path / "p", **{"validation.role": "mpkit-validation"})
     refused = cli("publish", "--manifest", str(path), "--endpoint-url", moto_url, "--registry", registry.host,
                   "--region", REGION, "--skip-validate", env=env)
+    # A role name is the manifest's mistake: exit 2 at its line, before the emulator is asked anything.
+    assert refused.returncode == 2, refused.stderr
+    assert "validation.role: 'mpkit-validation' is not a role ARN" in refused.stderr and "fix:" in refused.stderr
+    assert "publishing diabetes" not in refused.stdout + refused.stderr
+    elsewhere = variant(product, tmp_path / "q", **{"publish.region": "eu-central-1"})
+    refused = cli("publish", "--manifest", str(elsewhere), "--endpoint-url", moto_url, "--registry", registry.host,
+                  "--region", REGION, "--skip-validate", env=env)
     assert refused.returncode == 7, refused.stderr
-    assert "validation-role" in refused.stderr and "fix:" in refused.stderr
+    assert "publish.region is eu-central-1" in refused.stderr and "fix:" in refused.stderr
     missing = cli("status", "nope-1-0-0", "--manifest", str(path), "--endpoint-url", moto_url, "--region", REGION, env=env)
     assert missing.returncode == 2 and "no model package named nope-1-0-0" in missing.stderr

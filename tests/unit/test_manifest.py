@@ -1,7 +1,9 @@
 import pytest
 
+from package.cli import main
 from package.manifest import ManifestError, load_manifest
 from tests.conftest import ROOT, write_manifest
+from validation.static_checks import manifest_errors
 
 
 def test_the_example_manifest_loads():
@@ -31,7 +33,8 @@ def test_nested_errors_name_the_field_path_and_line(tmp_path):
     text = (ROOT / "manifest.yaml").read_text().replace("max_payload_mb: 6\n  workers", "max_payload_mb: 600\n  workers")
     problems = _problems(tmp_path, text)
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "max_payload_mb: 600" in t)
-    assert problems == [f"{tmp_path / 'manifest.yaml'}:{line}: serving.max_payload_mb: 600 is greater than the maximum of 100"]
+    assert problems == [f"{tmp_path / 'manifest.yaml'}:{line}: serving.max_payload_mb: 600 is greater than the maximum of 100"
+                        "\n    fix: use at most 100"]
 
 
 def test_unknown_field_and_bad_feature(tmp_path):
@@ -87,5 +90,61 @@ def test_every_missing_declared_file_is_named_with_its_field_and_line(tmp_path, 
     with pytest.raises(ManifestError) as caught:
         manifest.require_declared_files()
     assert len(caught.value.problems) == 2
-    assert any(p.endswith("nowhere/input.csv)") and ": validation.input: input.csv not found" in p for p in caught.value.problems)
+    assert any("nowhere/input.csv)\n    fix: write the file" in p and ": validation.input: input.csv not found" in p
+               for p in caught.value.problems)
     assert any(": samples[0].file: gone.csv not found" in p and "manifest.yaml:" in p for p in caught.value.problems)
+
+
+BROKEN = {
+    "a number over its maximum": ("max_payload_mb: 6\n  workers", "max_payload_mb: 600\n  workers"),
+    "a version YAML reads as a number": ("version: 1.0.0", "version: 1.0"),
+    "an unknown field": ("instance_types:", "instance_typez:"),
+    "a value outside its enum": ("framework: pipeline", "framework: pipelin"),
+    "a package name out of its pattern": ("name: diabetes-progression", "name: diabetes_progression"),
+    "a default accept not served": ("default_accept: application/json", "default_accept: text/html"),
+    "YAML that does not parse": ("serving:", "serving: [a,"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_every_manifest_error_carries_a_fix_line(tmp_path, case):
+    old, new = BROKEN[case]
+    text = (ROOT / "manifest.yaml").read_text()
+    assert old in text
+    problems = _problems(tmp_path, text.replace(old, new, 1))
+    assert problems and all(line.startswith(str(tmp_path)) or line.startswith("    ") for line in problems)
+    assert "\n".join(problems).count("    fix: ") >= 1, problems
+    mistakes = [p for p in problems if p.startswith(str(tmp_path))]
+    assert all("\n    fix: " in p for p in mistakes if "not valid YAML" not in p), mistakes
+
+
+def test_api_rules_in_the_manifest_are_user_errors_with_a_did_you_mean(tmp_path, product):
+    (tmp_path / "example").symlink_to(product / "example")
+    path = write_manifest(tmp_path, **{"instance_types.realtime": ["ml.m5.large", "ml.m5.larg"],
+                                       "validation.instance_type": "ml.c5.xlarg", "validation.role": "mpkit-validation"})
+    manifest = load_manifest(path)  # the schema's pattern holds; the API's enum does not
+    problems = manifest_errors(manifest)
+    lines = path.read_text().splitlines()
+    role_line = next(i for i, t in enumerate(lines, 1) if "role: mpkit-validation" in t)
+    joined = "\n".join(problems)
+    assert "instance_types.realtime[1]: 'ml.m5.larg' is not a ProductionVariantInstanceType; did you mean ml.m5.large?" in joined
+    assert "validation.instance_type: 'ml.c5.xlarg' is not a TransformInstanceType; did you mean ml.c5.xlarge?" in joined
+    assert f"manifest.yaml:{role_line}: validation.role: 'mpkit-validation' is not a role ARN" in joined
+    assert len(problems) == 3 and all("\n    fix: " in p for p in problems)
+
+
+@pytest.mark.parametrize("command", ["validate", "publish"])
+def test_validate_and_publish_refuse_an_unknown_instance_type_at_exit_2_before_docker_or_aws(
+        tmp_path, product, command, monkeypatch, capsys):
+    (tmp_path / "example").symlink_to(product / "example")
+    path = write_manifest(tmp_path, **{"validation.instance_type": "ml.m5.larg"})
+    # Neither an engine nor AWS is reachable: reaching either would end in exit 3 or 6.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    extra = ["--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"] if command == "publish" else []
+    code = main([command, "--manifest", str(path), *extra])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "validation.instance_type: 'ml.m5.larg' is not a TransformInstanceType; did you mean ml.m5.large?" in err
+    assert "fix: " in err and "Traceback" not in err

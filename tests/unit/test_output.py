@@ -31,14 +31,27 @@ def test_off_a_terminal_progress_is_one_line_per_tenth_and_no_carriage_return():
     assert "\r" not in out and out.count("\n") == 11 and out.splitlines()[-1] == "  push: 100% of 421 MB"
 
 
-def test_on_a_terminal_it_redraws_one_line_and_none_writes_nothing():
-    class Tty(io.StringIO):
-        def isatty(self):
-            return True
+class Tty(io.StringIO):
+    def isatty(self):
+        return True
 
+
+def test_on_a_terminal_it_redraws_one_line_and_none_writes_nothing(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
     drawn = _run("auto", Tty())
     assert drawn.count("\r") == 101 and drawn.endswith("\n") and drawn.count("\n") == 1
     assert _run("none", io.StringIO()) == ""
+
+
+@pytest.mark.parametrize("env", [{"TERM": "dumb"}, {"CI": "true"}])
+def test_a_dumb_terminal_or_a_ci_runners_pseudo_terminal_gets_plain_lines(monkeypatch, env):
+    monkeypatch.delenv("CI", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    out = _run("auto", Tty())
+    assert "\r" not in out and out.count("\n") == 11
+    assert "\x1b" not in out  # no colour codes, whatever NO_COLOR says
 
 
 def test_with_json_a_failure_is_a_document_on_stdout(tmp_path, capsys):

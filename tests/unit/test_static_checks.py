@@ -31,7 +31,8 @@ def test_a_validation_role_that_is_a_name_not_an_arn(tmp_path):
     checks = static_checks.manifest_checks(manifest)
     assert _failed(checks) == ["validation-role"]
     hint = _by_id(checks)["validation-role"].hint
-    assert "manifest.yaml:" in hint and "arn:aws:iam::123456789012:role/MyValidationRole" in hint
+    assert "arn:aws:iam::123456789012:role/MyValidationRole" in hint
+    assert "manifest.yaml:" in _by_id(checks)["validation-role"].details[0]
 
 
 def test_a_name_and_version_too_long_together_for_a_model_package_name(tmp_path):
@@ -40,7 +41,7 @@ def test_a_name_and_version_too_long_together_for_a_model_package_name(tmp_path)
     assert len(manifest.package_name) == 64
     checks = static_checks.manifest_checks(manifest)
     assert _failed(checks) == ["model-package-name"]
-    assert "manifest.yaml:" in _by_id(checks)["model-package-name"].hint
+    assert "manifest.yaml:" in _by_id(checks)["model-package-name"].details[0]
     ok = load_manifest(write_manifest(tmp_path, name="p" * 57, version="1.0.0"))
     assert _failed(static_checks.manifest_checks(ok)) == []
 
