@@ -16,6 +16,7 @@ from package import rules
 from package.errors import AwsError, ConfigurationError
 from package.polling import poll_until
 from package.publish_record import write_json_atomically
+from validation.static_checks import did_you_mean, instance_enums
 
 from . import subscription
 
@@ -70,11 +71,20 @@ def _account(aws) -> str | None:
         return None
 
 
-def create_model(aws, record: BuyerRecord, *, arn: str, role: str, name: str, say=print) -> dict:
-    """The subscription check, then CreateModel with network isolation and no environment (a
-    Marketplace model runs isolated, and its defaults must serve without any variable)."""
+def require_instance_type(flag: str, value: str | None, enum: str) -> None:
+    """An instance type outside the API's enum is the user's mistake: said before any AWS call."""
+    if value is not None and value not in instance_enums()[enum]:
+        raise ConfigurationError(f"{flag} {value} is not a SageMaker {enum}{did_you_mean(value, instance_enums()[enum])}",
+                                 hint="use a type from the API's enum, e.g. ml.m5.large")
+
+
+def create_model(aws, record: BuyerRecord, *, arn: str, role: str, name: str, described: dict | None = None,
+                 say=print) -> dict:
+    """The subscription check (unless the caller made it and passes `described`), then CreateModel
+    with network isolation and no environment (a Marketplace model runs isolated, and its
+    defaults must serve without any variable)."""
     account = _account(aws)
-    described = subscription.check(aws, arn, account)
+    described = described or subscription.check(aws, arn, account)
     try:
         aws.call("sagemaker", "create_model", ModelName=name, ExecutionRoleArn=role, EnableNetworkIsolation=True,
                  PrimaryContainer={"ModelPackageName": arn})
@@ -102,13 +112,15 @@ class DeployResult:
 def deploy(aws, record: BuyerRecord, *, arn: str, instance_type: str, role: str | None, name: str | None = None,
            count: int = 1, wait: bool = True, timeout: float = 3600, say=print) -> DeployResult:
     started = time.monotonic()
+    require_instance_type("--instance-type", instance_type, "ProductionVariantInstanceType")
     role = execution_role(role)
     name = name or resource_name(arn)
-    described = create_model(aws, record, arn=arn, role=role, name=name, say=say)
+    described = subscription.check(aws, arn, _account(aws))
     supported = (described.get("InferenceSpecification") or {}).get("SupportedRealtimeInferenceInstanceTypes") or []
-    if supported and instance_type not in supported:
-        raise ConfigurationError(f"--instance-type {instance_type} is not one the package supports",
-                                 hint=f"choose one of {', '.join(supported)}")
+    if supported and instance_type not in supported:  # refused before anything is created
+        raise ConfigurationError(f"--instance-type {instance_type} is not one the package supports"
+                                 + did_you_mean(instance_type, supported), hint=f"choose one of {', '.join(supported)}")
+    create_model(aws, record, arn=arn, role=role, name=name, described=described, say=say)
     aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count, "InstanceType": instance_type}])
     record.add(aws, "endpoint-config", name)
@@ -159,16 +171,22 @@ def transform(aws, record: BuyerRecord, *, arn: str, input_uri: str, output_uri:
     for flag, uri in (("--input", input_uri), ("--output", output_uri)):
         if not uri.startswith("s3://"):
             raise ConfigurationError(f"{flag} {uri!r} is not an s3:// URI")
+    require_instance_type("--instance-type", instance_type, "TransformInstanceType")
     role = execution_role(role)
     name = name or resource_name(arn)
-    described = create_model(aws, record, arn=arn, role=role, name=name, say=say)
+    described = subscription.check(aws, arn, _account(aws))
     spec = described.get("InferenceSpecification") or {}
-    instance_type = instance_type or (spec.get("SupportedTransformInstanceTypes") or [None])[0]
+    supported = spec.get("SupportedTransformInstanceTypes") or []
+    if instance_type and supported and instance_type not in supported:
+        raise ConfigurationError(f"--instance-type {instance_type} is not one the package supports for batch transform"
+                                 + did_you_mean(instance_type, supported), hint=f"choose one of {', '.join(supported)}")
+    instance_type = instance_type or (supported or [None])[0]
     content_type = content_type or (spec.get("Containers") or [{}])[0].get("ModelInput", {}).get("ContentType") \
         or (spec.get("SupportedContentTypes") or [None])[0]
     if not instance_type or not content_type:
         raise ConfigurationError("the package names no transform instance type or content type",
                                  hint="pass --instance-type and --content-type")
+    create_model(aws, record, arn=arn, role=role, name=name, described=described, say=say)
     output_spec = {"S3OutputPath": output_uri, "AssembleWith": assemble_with}
     if accept:
         output_spec["Accept"] = accept

@@ -261,10 +261,16 @@ class Manifest:
     def require_declared_files(self, *, skip: tuple = ()) -> None:
         """A ManifestError naming the field and line of every declared file that is missing, but
         those under the `skip` sections (a command given its own input does not need them)."""
-        problems = [f"{self.where(*field_path)}: {_dotted(field_path)}: {path.name} not found ({path})"
-                    f"\n    fix: write the file, or correct the path (relative to the manifest's folder, {self.root})"
-                    for field_path, path in self.declared_files()
-                    if not path.exists() and not any(field_path[:len(part)] == part for part in skip)]
+        problems = []
+        for field_path, path in self.declared_files():
+            if any(field_path[:len(part)] == part for part in skip):
+                continue
+            if not path.exists():
+                problems.append(f"{self.where(*field_path)}: {_dotted(field_path)}: {path.name} not found ({path})\n"
+                                f"    fix: write the file, or correct the path (relative to the manifest's folder, {self.root})")
+            elif path.is_dir() and not any(p.is_file() and not p.name.startswith(".") for p in path.iterdir()):
+                problems.append(f"{self.where(*field_path)}: {_dotted(field_path)}: the folder {path} holds no files\n"
+                                "    fix: put the input files in it, or name one file")
         if problems:
             raise ManifestError(problems)
 

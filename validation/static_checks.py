@@ -53,11 +53,11 @@ def manifest_checks(manifest) -> list[Check]:
         for i, t in enumerate(getattr(manifest.instance_types, kind)):
             if t not in enums[enum]:
                 bad.append(f"{where('instance_types', kind, i)}: instance_types.{kind}[{i}]: {t!r} is not a {enum}"
-                           + _did_you_mean(t, enums[enum]))
+                           + did_you_mean(t, enums[enum]))
     validation = manifest.validation
     if validation and validation.instance_type not in enums["TransformInstanceType"]:
         bad.append(f"{where('validation', 'instance_type')}: validation.instance_type: {validation.instance_type!r} "
-                   "is not a TransformInstanceType" + _did_you_mean(validation.instance_type, enums["TransformInstanceType"]))
+                   "is not a TransformInstanceType" + did_you_mean(validation.instance_type, enums["TransformInstanceType"]))
     out.append(check("instance-types", "every instance type is a member of the API's enum (real-time: "
                      "ProductionVariantInstanceType; batch and validation: TransformInstanceType)", "API", not bad,
                      f"{len(bad)} unknown", "0 unknown",
@@ -121,7 +121,7 @@ def manifest_checks(manifest) -> list[Check]:
     return out
 
 
-def _did_you_mean(value: str, choices) -> str:
+def did_you_mean(value: str, choices) -> str:
     close = difflib.get_close_matches(value, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
 

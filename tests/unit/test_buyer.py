@@ -153,3 +153,24 @@ def test_a_body_over_the_realtime_limit_is_refused_before_the_call(aws, proxy):
     with pytest.raises(ConfigurationError, match="6 MiB"):
         buyer.invoke(aws, endpoint="any", body=body, content_type="text/csv", accept=None)
     assert sum(proxy.calls.values()) == 0  # nothing reached the emulator
+
+
+def test_an_instance_type_outside_the_enum_is_refused_with_a_did_you_mean_before_any_call(aws, record, proxy):
+    with pytest.raises(ConfigurationError, match="ml.m5.larg is not a SageMaker ProductionVariantInstanceType; "
+                                                 "did you mean ml.m5.large"):
+        buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.larg", role=ROLE, say=lambda _: None)
+    with pytest.raises(ConfigurationError, match="not a SageMaker TransformInstanceType"):
+        buyer.transform(aws, record, arn=ARN, input_uri="s3://b/in/", output_uri="s3://b/out/", role=ROLE,
+                        instance_type="ml.m5.larg", say=lambda _: None)
+    assert not proxy.bodies, "an AWS call was made"
+
+
+@pytest.mark.parametrize("command", ["deploy", "transform"])
+def test_a_type_the_package_does_not_support_is_refused_before_a_model_is_created(aws, record, proxy, moto_url, command):
+    with pytest.raises(ConfigurationError, match="ml.c5.xlarge is not one the package supports"):
+        if command == "deploy":
+            buyer.deploy(aws, record, arn=ARN, instance_type="ml.c5.xlarge", role=ROLE, say=lambda _: None)
+        else:
+            buyer.transform(aws, record, arn=ARN, input_uri="s3://b/in/", output_uri="s3://b/out/", role=ROLE,
+                            instance_type="ml.c5.xlarge", say=lambda _: None)
+    assert "CreateModel" not in proxy.bodies and _names(moto_url)["models"] == set() and record.items == []

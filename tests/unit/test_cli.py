@@ -69,3 +69,45 @@ def test_the_log_excerpt_starts_at_the_failed_request():
     body = json.dumps({"error": {"message": "the server failed on this request; see the container log for request 7-3"}})
     assert log_excerpt(log, body).splitlines()[0] == "request 7-3 failed inside the server"
     assert log_excerpt(log, None, tail=2).splitlines() == ["ValueError: x", "request id=7-3 status=500"]
+
+
+@pytest.fixture
+def no_engine(tmp_path, monkeypatch):
+    """Neither a Docker engine nor AWS reachable: a command that got that far would exit 3 or 6."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-docker.sock")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+
+
+@pytest.mark.parametrize("change,named", [
+    ({"samples": [{"file": "gone.csv", "content_type": "text/csv"}]}, "samples[0].file: gone.csv not found"),
+    ({"validation.input": "nowhere/input.csv"}, "validation.input: input.csv not found"),
+    ({"validation.input": "empty"}, "validation.input: the folder"),
+])
+def test_a_missing_declared_file_is_exit_2_at_its_line_before_any_container(tmp_path, product, no_engine, capsys,
+                                                                            change, named):
+    from tests.conftest import write_manifest
+
+    (tmp_path / "example").symlink_to(product / "example")
+    (tmp_path / "empty").mkdir()
+    path = write_manifest(tmp_path, **change)
+    for command in (["validate"], ["publish", "--endpoint-url", "http://127.0.0.1:9", "--region", "us-east-1"]):
+        code = cli.main([command[0], "--manifest", str(path), *command[1:]])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert named in err and f"{path}:" in err and "fix: " in err and "Traceback" not in err
+
+
+def test_predict_with_its_own_file_does_not_need_the_samples_but_build_needs_the_model(tmp_path, product, no_engine, capsys):
+    from tests.conftest import write_manifest
+
+    (tmp_path / "example").symlink_to(product / "example")
+    path = write_manifest(tmp_path, samples=[{"file": "gone.csv", "content_type": "text/csv"}])
+    body = tmp_path / "rows.csv"
+    body.write_text("1,2\n")
+    # Past the manifest's files: the next thing predict needs is the engine (exit 3).
+    assert cli.main(["predict", "--manifest", str(path), "--file", str(body), "--content-type", "text/csv"]) == 3
+    capsys.readouterr()
+    gone = write_manifest(tmp_path, **{"model.files.predictor": "example/artifacts/nothing.json"})
+    assert cli.main(["build", "--manifest", str(gone)]) == 2
+    assert "model.files.predictor: nothing.json not found" in capsys.readouterr().err
