@@ -111,3 +111,16 @@ def test_predict_with_its_own_file_does_not_need_the_samples_but_build_needs_the
     gone = write_manifest(tmp_path, **{"model.files.predictor": "example/artifacts/nothing.json"})
     assert cli.main(["build", "--manifest", str(gone)]) == 2
     assert "model.files.predictor: nothing.json not found" in capsys.readouterr().err
+
+
+def test_readme_lists_the_same_exit_codes_as_the_help():
+    import re
+
+    from package.errors import EXIT_CODES_HELP
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme.split("Exit codes (`mpkit --help`):", 1)[1].split("\n\n", 1)[0]
+    in_readme = {int(n) for n in re.findall(r"(?:^\s*|[;:]\s+)(\d+) ", paragraph.replace("\n", " "))}
+    in_help = {int(line.split()[0]) for line in EXIT_CODES_HELP.splitlines()[1:] if line.strip()[:1].isdigit()}
+    assert in_readme == in_help, (in_readme, in_help)
