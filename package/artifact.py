@@ -21,6 +21,7 @@ from inference_image.contract import HANDLER_DIR, MODEL_SPEC_FILE
 from inference_image.spec import Feature as SpecFeature
 from inference_image.spec import ModelSpec
 
+from . import untar
 from .errors import ConfigurationError
 from .manifest import Manifest, ManifestError
 
@@ -100,9 +101,6 @@ def pack_model(folder: Path, output: Path) -> str:
 
 
 def extract_model(archive: str | Path, target: Path) -> Path:
-    """Unpack model.tar.gz into `target` as SageMaker unpacks it into /opt/ml/model (SM-HOST);
-    the `data` filter refuses absolute paths, `..` and links out of the folder."""
-    target.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    return target
+    """Unpack model.tar.gz into `target` as SageMaker unpacks it into /opt/ml/model (SM-HOST),
+    refusing (untar.ArchiveUnsafe) whatever would land outside it, before writing anything."""
+    return untar.extract(Path(archive), target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -14,10 +15,11 @@ from pathlib import Path
 import inference_image
 from inference_image.contract import SERVING_CONFIG_FILE
 
+from . import secrets
 from .artifact import extract_model, pack_model, stage_model_dir
 from .base_image import DEFAULT_BASE, resolve_base
 from .docker_engine import Engine
-from .errors import ConfigurationError
+from .errors import BuildError, ConfigurationError
 from .manifest import Manifest
 from .runtime import resolve as resolve_runtime
 from .wheelhouse import cache_root, ensure_wheelhouse
@@ -115,6 +117,20 @@ def stage_context(manifest: Manifest, requirements: str, wheelhouse: Path, model
     return digest.hexdigest()
 
 
+def refuse_secrets(context: Path, model_dir: Path | None) -> None:
+    """What would ship to every buyer, scanned before the image is made: the build context, and
+    for S3 delivery the model.tar.gz's folder. A finding stops the build (MP-SEC)."""
+    files = secrets.folder_files(context)
+    if model_dir is not None:
+        files = itertools.chain(files, ((f"model.tar.gz: {rel}", stream) for rel, stream in secrets.folder_files(model_dir)))
+    found = list(secrets.findings(files))
+    if found:
+        raise BuildError("credentials or keys would ship in the image or the model archive (MP-SEC); nothing was "
+                         "built:\n  " + "\n  ".join(found),
+                         hint="remove them from the product folder (a buyer can read every file); rotate any key "
+                              "that was ever built or committed")
+
+
 def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | None = None, say=print) -> BuildResult:
     engine = engine or Engine()
     out = build_dir(manifest)
@@ -132,6 +148,7 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
     wheelhouse = ensure_wheelhouse(requirements, runtime.python, say=say)
     say("runtime: Python " + runtime.python + "".join(f", {lib} {v} ({runtime.sources[lib]})" for lib, v in runtime.packages.items()))
     content = stage_context(manifest, requirements, wheelhouse, model_dir, out / "context")
+    refuse_secrets(out / "context", model_dir if model_tar else None)
     content = hashlib.sha256(f"{content} {base}".encode()).hexdigest()
     tags = [manifest.image, content_tag(manifest, content)]
     reused = engine.image_exists(tags[1])

@@ -160,7 +160,8 @@ def _target(args, manifest):
     if args.local:
         return LocalTarget(manifest.root / ".mpkit" / "local", region=region, say=_say(args))
     return contextlib.nullcontext(Target(region=region, profile=args.profile, endpoint_url=args.endpoint_url,
-                                         registry=args.registry, local=bool(args.registry)))
+                                         registry=getattr(args, "registry", None),
+                                         local=bool(getattr(args, "registry", None))))
 
 
 def cmd_publish(args) -> int:
@@ -449,13 +450,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--assemble-with", choices=["None", "Line"],
                    help="AssembleWith: Line puts each answer on its own line in the .out file (default: the profile's)")
 
-    def aws_options(c):
+    def aws_options(c, registry=True):
         c.add_argument("--local", action="store_true", help="use the local target: an AWS emulator (moto) and a "
                        "registry on loopback, started for the run, state kept in .mpkit/local/")
         c.add_argument("--region", help="AWS Region (default: publish.region, else the AWS configuration's)")
         c.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
         c.add_argument("--endpoint-url", help="an AWS emulator's URL instead of AWS (tests; --local starts one itself)")
-        c.add_argument("--registry", help="HOST:PORT of a registry standing in for ECR's, with --endpoint-url")
+        if registry:
+            c.add_argument("--registry", help="HOST:PORT of a registry standing in for ECR's, with --endpoint-url")
         c.add_argument("--wait-timeout", type=float, default=6 * 3600, help="seconds to wait for validation (default 6 h)")
 
     pu = command("publish", "build, validate, push by digest, upload, and create the certified model package", cmd_publish,
@@ -472,7 +474,7 @@ def parser() -> argparse.ArgumentParser:
     st = command("status", "a model package's status, each validation and image scan item with its reason", cmd_status,
                  "mpkit status --wait --region us-east-1            # exit 8 if SageMaker's validation failed")
     st.add_argument("name", nargs="?", help="ModelPackageName or ARN (default: the manifest's NAME-VERSION)")
-    aws_options(st)
+    aws_options(st, registry=False)
     st.add_argument("--wait", action="store_true", help="wait until Completed or Failed")
 
     li = command("listing", "write the Marketplace listing folder (usage, samples in and out, examples, notebook, "

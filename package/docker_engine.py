@@ -122,7 +122,10 @@ class Sidecar:
         started = time.monotonic()
         conn = _UnixHTTPConnection(self.socket_path, timeout)
         try:
-            conn.request(method, path, body=body, headers=headers or {})
+            try:
+                conn.request(method, path, body=body, headers=headers or {})
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # an answer sent before the whole body was read: read it, as a client would
             response = conn.getresponse()
             data = response.read()
             return Reply(response.status, dict(response.getheaders()), data, time.monotonic() - started)

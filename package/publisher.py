@@ -9,11 +9,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from validation.runner import validate
+from validation.runner import archive_gate, secrets_gate, validate
 
 from . import model_package as mp
 from .aws import Aws
-from .build import build, content_tag
+from .build import build, build_dir, content_tag
 from .ecr import Ecr
 from .errors import AwsError, MpkitError, PackageFailed, PublishRefused
 from .manifest import Manifest
@@ -139,7 +139,7 @@ class Publisher:
         if self.validate:
             self._validation(built)
         else:
-            self.step("validation", "skipped", "--skip-validate: SageMaker's own validation is the only one")
+            self._gates(built)
 
         repository = self._read(where, ecr.repository, where.repository)
         if repository is None:
@@ -240,6 +240,20 @@ class Publisher:
         if not self.mode.validate(lambda: self._run_validation(built, inputs)):
             self.step("validation", "would run", "mpkit validate on the image")
 
+    def _gates(self, built) -> None:
+        """--skip-validate skips the container stages only: the secrets in the image and what the
+        model archive would unpack to are checked whatever the flags (MP-SEC, SM-HOST)."""
+        checks = [secrets_gate(self.engine, built.image, build_dir(self.manifest) / "context")]
+        if built.model_tar:
+            checks += archive_gate(self.manifest, Path(built.model_tar))
+        failed = [c for c in checks if c.status == "fail"]
+        if failed:
+            raise PublishRefused("the image or its model archive cannot ship:\n  " + "\n  ".join(
+                f"{c.id}: {c.rule} ({c.source}): {d}" for c in failed for d in (c.details or [c.measured])),
+                hint="; ".join(dict.fromkeys(c.hint for c in failed)))
+        self.step("validation", "skipped", "--skip-validate: the container stages are left to SageMaker's own validation; "
+                  f"{', '.join(c.id for c in checks)} passed")
+
     def _run_validation(self, built, inputs: str) -> None:
         report = validate(self.manifest, self.engine, image=built.image, output=self.report_dir, say=self.say)
         paths = report.write(self.report_dir)
@@ -251,7 +265,7 @@ class Publisher:
         if report.failed:
             self.say(report.table())
             raise ValidationFailed(f"validation failed: {', '.join(c.id for c in report.failed)} (report: {paths['table']})",
-                                   hint="fix what the report names, or publish with --skip-validate to let AWS be the judge")
+                                   hint="fix what the report names; `mpkit validate` checks again in minutes")
         self.step("validation", "passed", f"{len(report.checks)} checks ({paths['table']})")
 
     def _scan(self, ecr: Ecr, where: Where, repository: dict, digest: str) -> None:

@@ -33,6 +33,8 @@ ROLE_ARN_PATTERN = r"^arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+$"
 ROLE_ARN_LENGTH = (20, 2048)  # API RoleArn
 ECR_LAYER_BYTES = Limit(52_000 * MIB, "bytes", "MP-LIMITS", "an ECR layer is at most 52,000 MiB")
 VALIDATION_PROFILES = Limit(1, "profiles", "SM-MKT", "exactly one validation profile")
+BATCH_VOLUME_BYTES = Limit(30 * 1024**3, "bytes", "SM-BT",
+                           "the batch transform's storage volume, model and data together, is fixed at 30 GB")
 
 # Batch transform defaults when neither the job nor /execution-parameters says (SM-BATCH).
 BATCH_DEFAULTS = {"MaxConcurrentTransforms": 1, "BatchStrategy": "MultiRecord", "MaxPayloadInMB": DEFAULT_MAX_PAYLOAD_MB}

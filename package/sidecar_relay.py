@@ -22,13 +22,21 @@ _lock = threading.Lock()
 
 
 def pump(src, dst):
-    """Copy one direction of a connection until it closes, then half-close the other side."""
+    """Copy one direction of a connection until it closes, then half-close the other side. When
+    the far side stops reading (a server that answers 413 at once and closes without reading the
+    body, as nginx and Flask do), the rest is read and dropped, so that the sender is never left
+    blocked and reads the early answer the way a client on a real network would."""
     try:
         while True:
             data = src.recv(262144)
             if not data:
                 break
-            dst.sendall(data)
+            try:
+                dst.sendall(data)
+            except OSError:
+                while src.recv(262144):
+                    pass
+                break
     except OSError:
         pass
     try:
@@ -61,7 +69,11 @@ def handle(request, out=None):
     started = time.monotonic()
     try:
         conn = http.client.HTTPConnection("127.0.0.1", request["port"], timeout=request["timeout"])
-        conn.request(request["method"], request["path"], body=base64.b64decode(request["body"]), headers=request["headers"])
+        try:
+            conn.request(request["method"], request["path"], body=base64.b64decode(request["body"]),
+                         headers=request["headers"])
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered before it read the whole body, and closed: read that answer
         response = conn.getresponse()
         data = response.read()
         answer = {"status": response.status, "headers": dict(response.getheaders()), "body": base64.b64encode(data).decode()}

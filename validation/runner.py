@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
 from inference_image.contract import MODEL_SPEC_FILE
+from package import secrets
 from package.artifact import extract_model
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.build import build, build_dir
 from package.manifest import Manifest
 from package.report import Check, Report, check
 from package.runtime import recorded_versions
+from package.untar import ArchiveUnsafe
 
 from . import static_checks
 from .container_checks import ContainerRun
@@ -62,14 +64,18 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         if model_archive is None and manifest.delivery == "s3":
             model_archive = build_dir(manifest) / "model.tar.gz"
         if model_archive is not None:
-            expected = [MODEL_SPEC_FILE, *[p.name for p in manifest.model.files.values()]]
-            report.add(static_checks.archive_check(Path(model_archive), expected))
-            try:
-                model_dir = extract_model(model_archive, Path(tmp) / "model")
-            except (tarfile.TarError, OSError) as exc:
-                # An archive that cannot be unpacked safely (paths out of the folder, links out,
-                # corrupt) has already failed its check; the container checks need the model.
-                unpack_error = exc
+            archive = archive_gate(manifest, Path(model_archive))
+            report.add(*archive)
+            if any(c.status == "fail" for c in archive):
+                unpack_error = "model-archive failed"
+            else:
+                try:
+                    model_dir = extract_model(model_archive, Path(tmp) / "model")
+                except ArchiveUnsafe as exc:  # e.g. no room here: the scan passed, the unpack did not
+                    unpack_error = str(exc)
+                    report.add(check("model-archive-unpack", "the archive unpacks into a folder", "SM-HOST", False,
+                                     str(exc), "unpacked", "free the space it needs, or make the archive smaller",
+                                     exc.problems))
         report.add(*static_checks.image_checks(info, claims_pipeline=False))
         config = info["Config"] or {}
         argv = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
@@ -79,13 +85,14 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
             if text is not None and (path.endswith((".sh", ".py")) or text.startswith("#!")):
                 scripts[path] = text
         report.add(static_checks.downloads_check(argv, scripts))
-        files = list(static_checks.image_files(static_checks.read_stream(engine.export(image))))
-        if context is not None and context.is_dir():
-            files += [(f"build context: {rel}", head) for rel, head in static_checks.context_files(context)]
-        report.add(static_checks.secrets_check(files))
+        report.add(secrets_gate(engine, image, context))
 
         if unpack_error is not None:
-            say(f"the model archive cannot be unpacked safely ({unpack_error}); the container checks are not run")
+            # Never a pass with checks left out: the container checks that could not run fail.
+            say(f"the model archive cannot be unpacked safely ({unpack_error}); the container checks cannot run")
+            report.add(check("container-checks", "the container checks ran (the image serving the model)", "SM-HOST",
+                             False, "not run: the model archive could not be unpacked", "run",
+                             "fix the model archive (see model-archive); every container check then runs"))
             return report
         client = resolve_base(engine, DEFAULT_BASE, say=say)
         run = ContainerRun(engine, image, manifest, model_dir, client, say=say,
@@ -97,6 +104,19 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         if manifest.validation and any(c.id == "startup" and c.status == "pass" for c in run.checks):
             report.batch = _batch(report, manifest, engine, image, model_dir, client, output, say)
     return report
+
+
+def archive_gate(manifest: Manifest, archive: Path) -> list:
+    """The model archive's checks, which no flag skips (publish --skip-validate runs them too)."""
+    return static_checks.archive_checks(archive, [MODEL_SPEC_FILE, *[p.name for p in manifest.model.files.values()]])
+
+
+def secrets_gate(engine, image: str, context: Path | None) -> Check:
+    """No credentials in the image's file system or its build context; no flag skips it."""
+    files = static_checks.image_files(static_checks.read_stream(engine.export(image)))
+    if context is not None and context.is_dir():
+        files = itertools.chain(files, ((f"build context: {rel}", stream) for rel, stream in secrets.folder_files(context)))
+    return static_checks.secrets_check(files)
 
 
 def installed_versions(engine, image: str) -> dict | None:

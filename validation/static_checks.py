@@ -11,16 +11,12 @@ import tarfile
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
-from package import rules
+from package import rules, secrets, untar
 from package.report import Check, check
 
 MEDIA = re.compile(r"^[a-zA-Z0-9][-\w.+]*/[-\w.+]+$")
 DOWNLOADERS = re.compile(r"\b(pip3?|conda|mamba|apt-get|apt|yum|dnf|apk|curl|wget)\b\s+(install|-[-\w]*|https?://|add|update)|"
                          r"\bpython3?\s+-m\s+pip\b|requirements\.txt|\bgit\s+clone\b")
-SECRET_NAMES = re.compile(r"(^|/)(\.aws/credentials|\.aws/config|\.env|\.netrc|\.pypirc|\.docker/config\.json|"
-                          r"id_(rsa|dsa|ecdsa|ed25519)|[^/]+\.pem|[^/]+\.key)$")
-SECRET_CONTENT = re.compile(rb"(AKIA|ASIA)[0-9A-Z]{16}|-----BEGIN (RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY-----|"
-                            rb"aws_secret_access_key\s*=")
 # Files the distribution and the Python packages own: scanned by name, not by content.
 SYSTEM_PREFIXES = ("usr/", "lib/", "lib64/", "bin/", "sbin/", "etc/ssl/", "var/lib/dpkg/", "var/cache/", "opt/venv/lib/",
                    "proc/", "sys/", "dev/")
@@ -138,45 +134,37 @@ def manifest_errors(manifest) -> list[str]:
     return problems
 
 
-def archive_check(archive: Path, expected: list[str]) -> Check:
-    """model.tar.gz: the files at the archive root as the loader expects them, nothing that escapes."""
-    problems = []
-    names = []
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar.getmembers():
-            path = PurePosixPath(member.name)
-            names.append(member.name.removeprefix("./"))
-            if path.is_absolute():
-                problems.append(f"{member.name}: absolute path")
-            if ".." in path.parts:
-                problems.append(f"{member.name}: `..` in the path")
-            if member.issym() or member.islnk():
-                target = PurePosixPath(member.linkname)
-                if target.is_absolute() or _escapes(path.parent / target):
-                    problems.append(f"{member.name}: link to {member.linkname} leaves the archive")
-            if member.isdev() or member.isfifo():
-                problems.append(f"{member.name}: device or fifo")
-    files = set(names)
-    missing = [e for e in expected if e not in files]
-    tops = {n.split("/", 1)[0] for n in names if n}
-    if missing:
-        nested = [n for n in files if any(n.endswith("/" + e) for e in missing)]
-        problems.append(f"missing at the archive root: {', '.join(missing)}"
-                        + (f" (found {', '.join(sorted(nested)[:3])}: an extra top folder)" if nested else ""))
-    return check("model-archive", "model.tar.gz holds the model files at its root (SageMaker extracts it into "
-                 "/opt/ml/model), with no absolute paths, no `..` and no links out", "SM-HOST", not problems,
-                 f"{archive.stat().st_size} bytes, top level: {', '.join(sorted(tops)[:5])}", f"root: {', '.join(expected)}",
+# Past this many files an archive is slow to download and unpack on every instance that starts:
+# advice of mpkit's, not a SageMaker rule (a warning).
+MANY_FILES = 10_000
+
+
+def archive_checks(archive: Path, expected: list[str]) -> list[Check]:
+    """model.tar.gz: unpackable as SageMaker unpacks it (read once as a stream, nothing written;
+    see package/untar.py), within the batch volume, with the files at the archive root."""
+    found = untar.scan(archive)
+    problems = list(found.problems)
+    if found.ok:
+        files = set(found.names)
+        missing = [e for e in expected if e not in files]
+        if missing:
+            nested = [n for n in files if any(n.endswith("/" + e) for e in missing)]
+            problems.append(f"missing at the archive root: {', '.join(missing)}"
+                            + (f" (found {', '.join(sorted(nested)[:3])}: an extra top folder)" if nested else ""))
+    tops = sorted({n.split("/", 1)[0] for n in found.names})
+    size = archive.stat().st_size if archive.is_file() else 0
+    measured = f"{size} bytes, {found.members} members, {found.bytes} bytes unpacked, top level: {', '.join(tops[:5]) or '-'}"
+    out = [check("model-archive", "model.tar.gz unpacks safely as SageMaker unpacks it into /opt/ml/model: a tar "
+                 "archive, whole, with no absolute paths, no `..`, no links out (through other links too), names "
+                 "the file system takes, at most the 30 GB batch volume unpacked, and the model files at its root",
+                 "SM-HOST", not problems, measured, f"root: {', '.join(expected)}",
                  "pack from inside the model folder (`tar -czf model.tar.gz -C model .`) or let `mpkit build` pack it",
-                 problems)
-
-
-def _escapes(path: PurePosixPath) -> bool:
-    depth = 0
-    for part in path.parts:
-        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
-        if depth < 0:
-            return True
-    return False
+                 problems)]
+    out.append(check("model-archive-files", f"the archive holds at most {MANY_FILES:,} files (each instance downloads "
+                     "and unpacks them all before /ping)", "mpkit", len(found.names) <= MANY_FILES, len(found.names),
+                     MANY_FILES, "pack many small files into one (an .npz, a .parquet, a zip the handler reads)",
+                     warn_only=True))
+    return out
 
 
 def image_checks(config: dict, claims_pipeline: bool = True) -> list[Check]:
@@ -233,39 +221,30 @@ def downloads_check(argv: list[str], scripts: dict[str, str]) -> Check:
 
 
 def secrets_check(files) -> Check:
-    """`files` yields (path inside the image or context, first bytes or None)."""
-    found = []
-    for path, head in files:
-        rel = path.lstrip("/")
-        if SECRET_NAMES.search(rel) and not rel.startswith(("usr/", "etc/ssl/", "opt/venv/lib/")):
-            found.append(f"{path}: a credentials or key file by its name")
-        elif head is not None and SECRET_CONTENT.search(head):
-            found.append(f"{path}: contains what looks like an AWS key or a private key")
+    """`files` yields (path inside the image or context, its content as bytes or a stream, or None
+    when it is the distribution's own and only its name counts)."""
+    def streams():
+        for path, content in files:
+            rel = path.split(": ", 1)[-1].lstrip("/")
+            if rel.startswith(SYSTEM_PREFIXES) and content is None:
+                continue  # the distribution's and the Python packages' own files
+            yield path, io.BytesIO(content) if isinstance(content, bytes) else content
+
+    found = list(secrets.findings(streams()))
     return check("no-secrets", "no credentials or private keys in the image or its build context", "MP-SEC", not found,
                  f"{len(found)} found", "none", "remove them and add them to .dockerignore; rotate any key that was built in",
                  found)
 
 
-def image_files(tar_stream, limit_bytes: int = 1024 * 1024):
-    """(path, head) for each regular file of an exported container filesystem; content is read
-    only outside the distribution's and the Python packages' folders."""
+def image_files(tar_stream):
+    """(path, stream) for each regular file of an exported container filesystem, read as it
+    goes by; the stream is None inside the distribution's and the Python packages' folders."""
     with tarfile.open(fileobj=tar_stream, mode="r|") as tar:
         for member in tar:
             if not member.isfile():
                 continue
             name = member.name.lstrip("./")
-            head = None
-            if not name.startswith(SYSTEM_PREFIXES) and member.size <= limit_bytes:
-                handle = tar.extractfile(member)
-                head = handle.read() if handle else None
-            yield "/" + name, head
-
-
-def context_files(folder: Path, limit_bytes: int = 1024 * 1024):
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and "wheelhouse" not in path.parts:
-            rel = path.relative_to(folder).as_posix()
-            yield rel, path.read_bytes()[:limit_bytes] if path.stat().st_size <= limit_bytes else None
+            yield "/" + name, None if name.startswith(SYSTEM_PREFIXES) else tar.extractfile(member)
 
 
 def read_stream(chunks) -> io.RawIOBase:

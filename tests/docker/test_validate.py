@@ -121,7 +121,23 @@ def test_a_tarball_that_escapes_its_folder_fails_without_running_the_container(e
     report = _validate(engine, s3_manifest, s3_image.image, tmp_path, model_archive=evil)
     _fails_with(report, "model-archive")
     assert not any(c.id == "startup" for c in report.checks), "the container must not run on an unsafe archive"
+    _fails_with(report, "container-checks")  # never a pass with the container checks left out
     assert not (tmp_path / "outside.txt").exists()
+
+
+def test_a_link_chain_that_escapes_only_when_followed_fails_and_the_verdict_is_a_failure(
+        engine, s3_image, s3_manifest, tmp_path):
+    chain = tmp_path / "chain.tar.gz"
+    with tarfile.open(chain, "w:gz") as tar:
+        tar.add(s3_image.model_dir, arcname=".")
+        for name, target in (("a", "."), ("a/b", "..")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    report = _validate(engine, s3_manifest, s3_image.image, tmp_path, model_archive=chain)
+    archive = next(c for c in report.checks if c.id == "model-archive")
+    assert archive.status == "fail" and any("a/b: link to .. leaves the archive" in d for d in archive.details)
+    _fails_with(report, "container-checks")
 
 
 def test_the_example_product_passes_every_check_and_batch_matches_real_time(engine, baked, manifest, example_validation):

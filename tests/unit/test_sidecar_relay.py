@@ -56,3 +56,73 @@ def test_importing_the_egress_hook_installs_nothing_on_the_host():
                           "try: socket.getaddrinfo('weights.example.com', 443)\nexcept OSError: pass\n"],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
     assert run.returncode == 0 and "mpkit-egress:" not in run.stderr, run.stderr
+
+
+def _early_413_server():
+    """What nginx and Flask do with a body over their limit: answer 413 from the headers alone and
+    close, without reading the body."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 9\r\nConnection: close\r\n\r\ntoo large")
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def test_an_early_413_is_read_over_both_channels_not_turned_into_a_hang(tmp_path):
+    import http.client
+    import os
+    import socket
+    import time
+
+    listener = _early_413_server()
+    port = listener.getsockname()[1]
+    body = b"x" * (8 * 1024 * 1024)  # far more than the socket buffers hold
+    try:
+        # The JSON-lines channel.
+        answer = {}
+        relay.handle({"id": 1, "method": "POST", "path": "/invocations", "headers": {"Content-Type": "text/csv"},
+                      "body": base64.b64encode(body).decode(), "port": port, "timeout": 10},
+                     out=type("Out", (), {"write": lambda self, s: answer.update(json.loads(s)), "flush": lambda self: None})())
+        assert answer.get("status") == 413, answer
+        # The socket channel: a client sending the whole body through the relay, then reading.
+        path = str(tmp_path / "http.sock")
+        threading.Thread(target=relay.relay_socket, args=(path, port), daemon=True).start()
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        class Unix(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.settimeout(10)
+                self.sock.connect(path)
+
+        started = time.monotonic()
+        conn = Unix("localhost", timeout=10)
+        try:
+            conn.request("POST", "/invocations", body=body, headers={"Content-Type": "text/csv"})
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        response = conn.getresponse()
+        assert response.status == 413 and response.read() == b"too large"
+        assert time.monotonic() - started < 5
+    finally:
+        listener.close()

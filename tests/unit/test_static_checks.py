@@ -2,7 +2,9 @@
 
 import io
 import json
+import os
 import tarfile
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -89,12 +91,18 @@ def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] | None = Non
 EXPECTED = ["mpkit-model.json", "model.ubj"]
 
 
+def archive_check(path, expected):
+    checks = static_checks.archive_checks(path, expected)
+    assert [c.id for c in checks] == ["model-archive", "model-archive-files"]
+    return checks[0]
+
+
 def test_a_good_archive_passes(tmp_path):
-    assert static_checks.archive_check(_tar(tmp_path, {"mpkit-model.json": b"{}", "model.ubj": b"x"}), EXPECTED).status == "pass"
+    assert archive_check(_tar(tmp_path, {"mpkit-model.json": b"{}", "model.ubj": b"x"}), EXPECTED).status == "pass"
 
 
 def test_a_tarball_with_an_extra_top_folder(tmp_path):
-    result = static_checks.archive_check(_tar(tmp_path, {"model/mpkit-model.json": b"{}", "model/model.ubj": b"x"}), EXPECTED)
+    result = archive_check(_tar(tmp_path, {"model/mpkit-model.json": b"{}", "model/model.ubj": b"x"}), EXPECTED)
     assert result.status == "fail" and "extra top folder" in result.details[0]
     assert "tar -czf model.tar.gz -C model ." in result.hint
 
@@ -107,8 +115,103 @@ def test_a_tarball_with_an_extra_top_folder(tmp_path):
 ])
 def test_archive_entries_that_escape(tmp_path, members, links, problem):
     members = {"mpkit-model.json": b"{}", "model.ubj": b"x", **members}
-    result = static_checks.archive_check(_tar(tmp_path, members, links), EXPECTED)
+    result = archive_check(_tar(tmp_path, members, links), EXPECTED)
     assert result.status == "fail" and any(problem in d for d in result.details)
+
+
+GOOD = {"mpkit-model.json": b"{}", "model.ubj": b"x"}
+
+
+def _chain(tmp_path) -> Path:
+    """Each link stays inside on its own (`a/b -> ..` is the root, seen from a folder `a`), but `a`
+    is a link to the root, so `a/b` is a link to the root's parent."""
+    path = tmp_path / "chain.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in GOOD.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (("a", "."), ("a/b", "..")):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+        info = tarfile.TarInfo("a/b/escaped.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    return path
+
+
+def _long_name(tmp_path) -> Path:
+    return _tar(tmp_path, {**GOOD, "x" * 300 + ".bin": b"1"})
+
+
+def _truncated(tmp_path) -> Path:
+    whole = _tar(tmp_path, {**GOOD, "weights.bin": bytes(range(256)) * 4096})
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    return cut
+
+
+def _not_tar(tmp_path) -> Path:
+    path = tmp_path / "model.tar.gz"
+    path.write_bytes(b"PK\x03\x04 a zip file, not a tar")
+    return path
+
+
+def _empty(tmp_path) -> Path:
+    path = tmp_path / "model.tar.gz"
+    with tarfile.open(path, "w:gz"):
+        pass
+    return path
+
+
+def _sparse_31_gib(tmp_path) -> Path:
+    """A 200-byte archive that unpacks to 31 GiB: GNU tar stores the holes of a sparse file."""
+    import subprocess
+
+    (tmp_path / "big.bin").touch()
+    os.truncate(tmp_path / "big.bin", 31 * 1024**3)
+    (tmp_path / "mpkit-model.json").write_text("{}")
+    (tmp_path / "model.ubj").write_text("x")
+    path = tmp_path / "bomb.tar.gz"
+    subprocess.run(["tar", "-cSzf", str(path), "-C", str(tmp_path), "big.bin", "mpkit-model.json", "model.ubj"], check=True)
+    return path
+
+
+@pytest.mark.parametrize("make,reason", [
+    (_chain, "a/b: link to .. leaves the archive"),
+    (_long_name, "a name too long for the file system"),
+    (_truncated, "the archive is truncated"),
+    (_not_tar, "the archive is unreadable"),
+    (_empty, "the archive is empty"),
+    (_sparse_31_gib, "31.0 GiB uncompressed, over the 30 GiB batch transform volume"),
+])
+def test_hostile_archives_fail_for_their_own_reason_and_nothing_is_written(tmp_path, make, reason):
+    from package.untar import ArchiveUnsafe, extract
+
+    path = make(tmp_path)
+    result = archive_check(path, EXPECTED)
+    assert result.status == "fail" and any(reason in d for d in result.details), result.details
+    target = tmp_path / "unpacked"
+    with pytest.raises(ArchiveUnsafe):
+        extract(path, target)
+    assert not target.exists() or not any(target.iterdir())
+
+
+def test_the_same_chain_is_refused_by_tarfiles_own_filter_when_unpacked():
+    """The scan agrees with the `data` filter that it stands in for, on the real file system."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _chain(Path(tmp))
+        with tarfile.open(path) as tar, pytest.raises(tarfile.FilterError):
+            tar.extractall(Path(tmp) / "out", filter="data")
+
+
+def test_many_files_are_a_warning_of_mpkits_not_a_failure(tmp_path):
+    members = {**GOOD, **{f"shards/{i}.bin": b"" for i in range(static_checks.MANY_FILES + 1)}}
+    checks = static_checks.archive_checks(_tar(tmp_path, members), EXPECTED)
+    assert [c.status for c in checks] == ["pass", "warn"] and checks[1].source == "mpkit"
 
 
 IMAGE = {"Os": "linux", "Architecture": "amd64", "Size": 400_000_000,
@@ -151,6 +254,33 @@ def test_secrets_by_name_and_by_content():
     assert result.status == "fail" and len(result.details) == 2
 
 
+SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # AWS's documentation example
+
+
+@pytest.mark.parametrize("path,content", [
+    ("/opt/app/settings.py", f"AWS_SECRET_ACCESS_KEY = '{SECRET}'\n"),
+    ("/opt/app/config.yaml", f"aws:\n  aws_secret_access_key: {SECRET}\n"),
+    ("/opt/app/config.json", f'{{"SecretAccessKey": "{SECRET}"}}'),
+    ("/opt/app/credentials.ini", f"[default]\naws_secret_access_key={SECRET}\n"),
+    ("/opt/app/.env.production", "DEBUG=0\n"),
+    ("/opt/app/.env.local", "DEBUG=0\n"),
+    ("/opt/app/big-model.bin", "x" * (3 * 1024 * 1024 - 7) + "AKIAABCDEFGHIJKLMNOP"),  # past the first MiB, across a chunk
+])
+def test_each_secret_shape_is_found(path, content):
+    result = static_checks.secrets_check([(path, content.encode())])
+    assert result.status == "fail" and result.details[0].startswith(path), result.details
+
+
+@pytest.mark.parametrize("path,content", [
+    ("/opt/app/settings.py", "secret = os.environ['AWS_SECRET_ACCESS_KEY']\n"),
+    ("/opt/app/deploy.sh", 'export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY}"\n'),
+    ("/opt/app/.env.example", "AWS_REGION=us-east-1\n"),
+    ("/opt/app/weights.bin", "AKIAABCDEFGHIJKLMNOPQ"),  # 21 characters: not a key ID
+])
+def test_what_is_not_a_secret_passes(path, content):
+    assert static_checks.secrets_check([(path, content.encode())]).status == "pass"
+
+
 def test_the_report_in_three_forms(tmp_path):
     report = Report(subject={"name": "p"})
     report.add(*static_checks.image_checks(_image(User="1000")))
@@ -178,3 +308,25 @@ def test_no_validation_profile(tmp_path):
 
 def test_an_image_over_the_ecr_layer_limit():
     assert _failed(static_checks.image_checks({**IMAGE, "Size": 60_000 * 1024 * 1024})) == ["image-size"]
+
+
+def test_build_refuses_a_secret_in_the_context_or_the_model_folder_and_names_the_file(tmp_path):
+    from package.build import refuse_secrets
+    from package.errors import BuildError
+
+    context, model = tmp_path / "context", tmp_path / "model"
+    (context / "wheelhouse").mkdir(parents=True)
+    (context / "wheelhouse" / "x.whl").write_bytes(b"AKIAABCDEFGHIJKLMNOP")  # PyPI's, not scanned
+    (context / "inference_image").mkdir()
+    (context / "inference_image" / "app.py").write_text("print('hello')\n")
+    model.mkdir()
+    (model / "code").mkdir()
+    refuse_secrets(context, model)  # nothing found: no error
+    (model / "code" / "inference.py").write_text(f"AWS_SECRET_ACCESS_KEY = '{SECRET}'\n")
+    (context / ".env.production").write_text("TOKEN=x\n")
+    with pytest.raises(BuildError) as refused:
+        refuse_secrets(context, model)
+    text = str(refused.value)
+    assert ".env.production: a credentials or key file by its name" in text
+    assert "model.tar.gz: code/inference.py: holds an AWS secret access key given a value" in text
+    assert SECRET not in text and "x.whl" not in text and refused.value.exit_code == 4
