@@ -128,6 +128,9 @@ class Sidecar:
                 pass  # an answer sent before the whole body was read: read it, as a client would
             response = conn.getresponse()
             data = response.read()
+            relay_error = response.getheader(sidecar_relay.RELAY_ERROR_HEADER)
+            if relay_error:  # the relay's own answer: nothing accepted the connection
+                return Reply(None, elapsed=time.monotonic() - started, error=relay_error)
             return Reply(response.status, dict(response.getheaders()), data, time.monotonic() - started)
         except (OSError, http.client.HTTPException) as exc:
             return Reply(None, elapsed=time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
@@ -245,15 +248,35 @@ class ServingContainer:
         self.container.reload()
         return self.container.status == "running"
 
+    # A /ping that takes longer than this fails SageMaker's health check (SM-HOST); one that only
+    # ever answers that slowly will never pass it, so the wait stops after this many in a row.
+    PING_LIMIT_S = 2.0
+    SLOW_PINGS = 3
+
     def wait_ready(self, timeout: float = 480) -> float:
-        """Seconds from container start to the first 200 on /ping (SM-HOST allows 8 minutes)."""
+        """Seconds from container start to the first 200 on /ping within 2 s (SM-HOST allows 8
+        minutes to get there). Every try is kept in `pings` (seconds after start, status, error,
+        seconds taken), for the caller to say why a start failed."""
         deadline = self.started_at + timeout
+        self.pings: list[tuple[float, int | None, str | None, float]] = []
+        slow = 0
         while time.monotonic() < deadline:
-            reply = self.request("GET", "/ping", timeout=2)
+            reply = self.request("GET", "/ping", timeout=self.PING_LIMIT_S)
+            self.pings.append((time.monotonic() - self.started_at, reply.status, reply.error, reply.elapsed))
             if reply.status == 200:
                 return time.monotonic() - self.started_at
+            if reply.error and "timed out" in reply.error.lower():
+                # Accepted, but no answer within the limit: measure how long an answer takes.
+                late = self.request("GET", "/ping", timeout=30)
+                self.pings.append((time.monotonic() - self.started_at, late.status, late.error, late.elapsed))
+                slow = slow + 1 if late.status == 200 else 0
+                if slow >= self.SLOW_PINGS:
+                    raise ContainerError(f"/ping answers 200 only after {late.elapsed:.1f} s; SageMaker's health check "
+                                         f"waits {self.PING_LIMIT_S:.0f} s, so it would never pass",
+                                         hint="answer /ping at once, without touching the model or the disk")
             if not self.running():
-                raise ContainerError(f"the container exited before /ping answered 200:\n{self.logs()[-3000:]}",
+                code = self.container.attrs.get("State", {}).get("ExitCode")
+                raise ContainerError(f"the container exited (code {code}) before /ping answered 200:\n{self.logs()[-3000:]}",
                                      hint="read the log above; `mpkit predict` shows the same start as SageMaker")
             time.sleep(0.05)
         raise ContainerError(f"/ping did not answer 200 within {timeout:.0f} s:\n{self.logs()[-3000:]}")

@@ -18,6 +18,7 @@ import time
 
 RELAY_FOLDER = "/mpkit-relay"
 SOCKET_NAME = "http.sock"
+RELAY_ERROR_HEADER = "X-Mpkit-Relay-Error"  # on the relay's own answer when it could not connect
 _lock = threading.Lock()
 
 
@@ -56,7 +57,15 @@ def relay_socket(path, port):
         client, _ = server.accept()
         try:
             upstream = socket.create_connection(("127.0.0.1", port))
-        except OSError:
+        except OSError as exc:
+            # Said in the one header the host looks for, so that "nothing listens" is told apart
+            # from a server that accepted and dropped the connection.
+            reason = f"{type(exc).__name__}: {exc}".replace("\r", " ").replace("\n", " ")
+            try:
+                client.sendall(f"HTTP/1.1 502 Bad Gateway\r\n{RELAY_ERROR_HEADER}: {reason}\r\n"
+                               "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+            except OSError:
+                pass
             client.close()
             continue
         threading.Thread(target=pump, args=(client, upstream), daemon=True).start()

@@ -48,6 +48,31 @@ def parses_as(body: bytes, media: str) -> str | None:
         return str(exc)[:200]
 
 
+def count_input_records(body: bytes, media: str) -> int:
+    """Records in a request body as SageMaker's batch splitting counts them: lines for CSV and
+    JSON Lines; for JSON, the items of an `instances` (or top-level) list, else one."""
+    if media == JSON:
+        doc = json.loads(body)
+        items = doc.get("instances", doc.get("inputs", doc)) if isinstance(doc, dict) else doc
+        # A list of rows is many records; a flat list of numbers is one record's features.
+        return len(items) if isinstance(items, list) and items and all(isinstance(i, (list, dict)) for i in items) else 1
+    return sum(1 for line in body.split(b"\n") if line.strip())
+
+
+def first_record(body: bytes, media: str) -> bytes | None:
+    """The body's first record as a request of its own; None when it cannot be told apart."""
+    if media in (CSV, JSONLINES):
+        line = next((line for line in body.splitlines(keepends=True) if line.strip()), None)
+        return line if line is None or line.endswith(b"\n") else line + b"\n"
+    if media == JSON:
+        doc = json.loads(body)
+        if isinstance(doc, dict) and isinstance(doc.get("instances"), list) and doc["instances"]:
+            return json.dumps({**doc, "instances": doc["instances"][:1]}).encode()
+        if isinstance(doc, list) and doc and all(isinstance(i, (list, dict)) for i in doc):
+            return json.dumps(doc[:1]).encode()
+    return None
+
+
 def _ping(container):
     # A second past SageMaker's own limit, so that a slow answer is measured rather than lost.
     return container.request("GET", "/ping", timeout=rules.PING_TIMEOUT_S.value + 1)
@@ -61,6 +86,36 @@ def line_body(lines: list[bytes], size: int) -> bytes:
         total += len(out[-1])
         i += 1
     return b"".join(out)
+
+
+def start_causes(pings: list, egress: list[str], error: str) -> list[tuple[str, str]]:
+    """Why a container never answered /ping 200, most telling first: (what was seen, the fix)."""
+    causes = []
+    if egress:
+        causes.append((f"it tried the network while starting ({len(egress)} attempts: {'; '.join(egress[:3])})",
+                       "install and download everything at build time; the container runs with no network"))
+    slow = [p for p in pings if p[1] == 200 and p[3] >= rules.PING_TIMEOUT_S.value]
+    if slow:
+        causes.append((f"/ping answered 200 only after {min(p[3] for p in slow):.1f} s; SageMaker's health check "
+                       f"waits {rules.PING_TIMEOUT_S.value:.0f} s",
+                       "answer /ping at once, without touching the model or the disk"))
+    if "exited" in error.split("\n", 1)[0]:
+        causes.append((error.split("\n", 1)[0].rstrip(":"), "read the log's last lines below"))
+    statuses = sorted({p[1] for p in pings if p[1] is not None and p[1] != 200})
+    if statuses:
+        causes.append((f"/ping answered {', '.join(map(str, statuses))}, never 200",
+                       "answer GET /ping with 200 and an empty body once the model is loaded"))
+    refused = [p for p in pings if p[1] is None and p[2] and "refused" in p[2].lower()]
+    if pings and len(refused) == len(pings):
+        causes.append((f"nothing listened on the port: all {len(pings)} tries of /ping were refused",
+                       "listen on 0.0.0.0:8080, or on SAGEMAKER_BIND_TO_PORT when it is set"))
+    timeouts = [p for p in pings if p[1] is None and p[2] and "timed out" in p[2].lower()]
+    if timeouts and not slow:
+        causes.append((f"/ping accepted the connection but never answered ({len(timeouts)} tries of "
+                       f"{rules.PING_TIMEOUT_S.value:.0f} s)", "serve /ping from a worker that is not busy loading"))
+    causes.append((error.split("\n", 1)[0].rstrip(":"),
+                   "the server must listen on port 8080 (or SAGEMAKER_BIND_TO_PORT) and answer GET /ping with 200"))
+    return causes
 
 
 class ContainerRun:
@@ -118,10 +173,18 @@ class ContainerRun:
         try:
             ready = container.wait_ready(self.startup_timeout)
         except ContainerError as exc:
+            logs = container.logs()
+            causes = start_causes(getattr(container, "pings", []), egress_audit.events(logs), str(exc))
             self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, False,
-                                     f"no 200 within {self.startup_timeout:.0f} s", f"{rules.STARTUP_S.value:.0f} s",
-                                     "the server must listen on port 8080 (or SAGEMAKER_BIND_TO_PORT) and answer GET /ping "
-                                     "with 200; see the log", str(exc).splitlines()[-15:]))
+                                     causes[0][0], f"{rules.STARTUP_S.value:.0f} s", causes[0][1],
+                                     [line for line, _ in causes] + str(exc).splitlines()[-15:]))
+            # Said where it belongs too: the attempts explain the start, and /ping's time is its own rule.
+            self._egress(logs)
+            slow = [p for p in getattr(container, "pings", []) if p[1] == 200 and p[3] >= rules.PING_TIMEOUT_S.value]
+            if slow:
+                self.checks.append(check("ping-time", rules.PING_TIMEOUT_S.text, rules.PING_TIMEOUT_S.source, False,
+                                         round(min(p[3] for p in slow), 3), rules.PING_TIMEOUT_S.value,
+                                         "answer /ping without touching the model"))
             return False
         self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, True,
                                  round(ready, 2), rules.STARTUP_S.value))
@@ -142,27 +205,48 @@ class ContainerRun:
     def _content_matrix(self, container) -> None:
         samples = {s.content_type: s for s in self.manifest.samples}
         problems, tried = [], 0
+        counted, miscounted = 0, []
         for content_type in self.content_types:
             sample = samples.get(content_type)
             if sample is None:
                 problems.append(f"no sample for {content_type}: add one to `samples`")
                 continue
-            body = sample.file.read_bytes()
-            for accept in self.accept_types:
-                tried += 1
-                reply = container.invoke(body, content_type, accept)
-                where = f"{sample.file.name} as {content_type} -> {accept}"
-                self.answered.append((where, reply, accept))
-                if reply.status is None or not 200 <= reply.status < 300:
-                    problems.append(f"{where}: {reply.status or reply.error} {reply.body[:200]!r}")
-                elif _media(reply.content_type) != accept:
-                    problems.append(f"{where}: answered Content-Type {reply.content_type!r}")
-                elif (why := parses_as(reply.body, accept)) is not None:
-                    problems.append(f"{where}: the body does not parse as {accept}: {why}")
+            whole = sample.file.read_bytes()
+            # The sample as given, and its first record alone: a server that drops or adds a record
+            # is caught here, not only in the batch replay.
+            bodies = [(sample.file.name, whole)]
+            one = first_record(whole, content_type)
+            if one is not None and count_input_records(whole, content_type) > 1:
+                bodies.append((f"{sample.file.name}'s first record", one))
+            for label, body in bodies:
+                sent = count_input_records(body, content_type)
+                for accept in self.accept_types:
+                    tried += 1
+                    reply = container.invoke(body, content_type, accept)
+                    where = f"{label} as {content_type} -> {accept}"
+                    self.answered.append((where, reply, accept))
+                    if reply.status is None or not 200 <= reply.status < 300:
+                        problems.append(f"{where}: {reply.status or reply.error} {reply.body[:200]!r}")
+                    elif _media(reply.content_type) != accept:
+                        problems.append(f"{where}: answered Content-Type {reply.content_type!r}")
+                    elif (why := parses_as(reply.body, accept)) is not None:
+                        problems.append(f"{where}: the body does not parse as {accept}: {why}")
+                    else:
+                        counted += 1
+                        try:
+                            answered = count_output_records(reply.body, accept)
+                        except ValueError:
+                            answered = None
+                        if answered != sent:
+                            miscounted.append(f"{where}: {sent} record(s) sent, {answered} answered")
         self.checks.append(check("content-matrix", "each declared input type with each declared response type answers "
                                  "2xx with that Content-Type and a body that parses", "SM-HOST", not problems,
-                                 f"{tried - len(problems)}/{tried} pairs", f"{tried}/{tried}",
+                                 f"{tried - len(problems)}/{tried} requests", f"{tried}/{tried}",
                                  "serve every type the manifest declares, or declare only what you serve", problems))
+        self.checks.append(check("record-count-realtime", "an answer has one record per record sent, for one record "
+                                 "and for many, in every content type (a batch mini-batch is such a request)", "SM-BT",
+                                 not miscounted, f"{counted - len(miscounted)}/{counted} answers", f"{counted}/{counted}",
+                                 "answer one output record per input record, in order", miscounted))
 
     def _error_cases(self) -> list[tuple[str, bytes, str | None, str | None]]:
         sample = next((s for s in self.manifest.samples if s.content_type == CSV), None) \

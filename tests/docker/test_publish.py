@@ -19,7 +19,7 @@ from botocore.validate import validate_parameters
 from package.aws import Aws, Target
 from package.errors import AwsError, PublishRefused
 from package.local_target import CREDENTIALS, LocalMode, LoopbackRegistry, seed_role
-from package.manifest import load_manifest
+from package.manifest import ManifestError, load_manifest
 from package.publish_modes import DryRun
 from package.publish_record import PublishRecord
 from package.publisher import Publisher
@@ -197,7 +197,7 @@ def test_changed_model_under_the_same_version_is_refused(aws, product, tmp_path,
 
 
 @pytest.mark.parametrize("case, changes, expected", [
-    ("role given as a name", {"validation.role": "mpkit-validation"}, "validation-role"),
+    ("role given as a name", {"validation.role": "mpkit-validation"}, "validation.role: 'mpkit-validation' is not a role ARN"),
     ("image in another account's registry", {"publish.repository": "999999999999.dkr.ecr.us-east-1.amazonaws.com/theirs"},
      "account 999999999999's registry"),
     ("region mismatch", {"publish.region": "eu-west-1"}, "publish.region is eu-west-1"),
@@ -208,10 +208,11 @@ def test_refused_before_anything_is_created(aws, product, tmp_path, moto_url, ba
     client(moto_url, "s3", "eu-west-1").create_bucket(
         Bucket="elsewhere-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     path = variant(product, tmp_path / "p", **changes)
-    with pytest.raises(PublishRefused) as refused:
+    # The manifest's own mistake is a ManifestError (exit 2) with a fix line; the others need AWS's view.
+    with pytest.raises(ManifestError if case == "role given as a name" else PublishRefused) as refused:
         publish(aws, path, tmp_path, seed=case != "role that does not exist")
     assert expected in str(refused.value), str(refused.value)
-    assert refused.value.hint
+    assert getattr(refused.value, "hint", None) or "\n    fix: " in str(refused.value)
     assert packages(moto_url) == []
     assert client(moto_url, "ecr").describe_repositories()["repositories"] == []
 

@@ -22,6 +22,7 @@ TINY = {  # the small server's MODE -> the check that must fail
     "slow-ping": "ping-time",
     "slow-invocation": "invocation-time",
     "meter-errors": "metering",
+    "always-slow-ping": "ping-time",
 }
 OURS = {  # our image, broken one way -> the checks that must fail
     "pip-at-start": (
@@ -90,7 +91,25 @@ def test_a_small_broken_server_fails_its_check(engine, client_base, baked_manife
                   "LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true\n"
                   'ENTRYPOINT ["python3", "/srv/server.py"]\nCMD ["serve"]\n')
     image = _image(engine, tmp_path, f"mpkit-corpus/{mode}:1", dockerfile, {"server.py": (CORPUS / "server.py").read_text()})
-    _fails_with(_validate(engine, baked_manifest, image, tmp_path), TINY[mode])
+    report = _validate(engine, baked_manifest, image, tmp_path)
+    _fails_with(report, TINY[mode])
+    checks = {c.id: c for c in report.checks}
+    if mode == "wrong-port":  # the cause is named, not only "no 200"
+        assert "nothing listened on the port" in checks["startup"].measured, checks["startup"]
+    if mode == "always-slow-ping":
+        assert "answered 200 only after 3.0 s" in checks["startup"].measured, checks["startup"]
+    if mode == "drop-last":  # caught by the real-time checks too, not only by the batch replay
+        _fails_with(report, "record-count-realtime")
+
+
+def test_an_early_413_from_a_server_that_does_not_read_the_body_passes(engine, client_base, baked_manifest, tmp_path):
+    dockerfile = (f"FROM {client_base}\nCOPY server.py /srv/server.py\nENV MODE=early-413\n"
+                  "LABEL com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true\n"
+                  'ENTRYPOINT ["python3", "/srv/server.py"]\nCMD ["serve"]\n')
+    image = _image(engine, tmp_path, "mpkit-corpus/early-413:1", dockerfile, {"server.py": (CORPUS / "server.py").read_text()})
+    report = _validate(engine, baked_manifest, image, tmp_path)
+    over = next(c for c in report.checks if c.id == "payload-over-limit")
+    assert over.status == "pass", over
 
 
 @pytest.mark.parametrize("case", sorted(OURS))
@@ -163,5 +182,7 @@ def test_the_example_priced_per_inference_meters_every_answer_and_passes(engine,
     manifest = load_manifest(write_manifest(tmp_path, name="mpkit-test-metered", pricing={"model": "inference"}))
     report = _validate(engine, manifest, None, tmp_path)
     metering = next(c for c in report.checks if c.id == "metering")
-    assert metering.status == "pass" and metering.measured.startswith("9 of 14"), metering
+    # 3 content types x 3 accept types, each with the whole sample and its first record: 18 metered
+    # answers; the 5 bad requests are not.
+    assert metering.status == "pass" and metering.measured.startswith("18 of 23"), metering
     assert report.failed == [], report.table()

@@ -330,3 +330,30 @@ def test_build_refuses_a_secret_in_the_context_or_the_model_folder_and_names_the
     assert ".env.production: a credentials or key file by its name" in text
     assert "model.tar.gz: code/inference.py: holds an AWS secret access key given a value" in text
     assert SECRET not in text and "x.whl" not in text and refused.value.exit_code == 4
+
+
+def test_a_failed_start_names_its_cause_first():
+    from validation.container_checks import start_causes
+
+    refused = [(0.1 * i, None, "ConnectionRefusedError: [Errno 111] Connection refused", 0.001) for i in range(50)]
+    causes = start_causes(refused, [], "/ping did not answer 200 within 20 s:")
+    assert causes[0][0].startswith("nothing listened on the port: all 50 tries") and "8080" in causes[0][1]
+    slow = [(0.5, None, "TimeoutError: timed out", 2.0), (3.6, 200, None, 3.05)]
+    assert "answered 200 only after 3.0 s" in start_causes(slow, [], "x")[0][0]
+    tried = start_causes(refused, ["connect 151.101.0.223:443", "getaddrinfo pypi.org"], "the container exited (code 1) before")
+    assert tried[0][0].startswith("it tried the network while starting (2 attempts")
+    assert any("exited (code 1)" in line for line, _ in tried)
+    statuses = start_causes([(1.0, 503, None, 0.01)], [], "x")
+    assert statuses[0][0] == "/ping answered 503, never 200"
+
+
+def test_records_are_counted_as_batch_splitting_counts_them():
+    from validation.container_checks import count_input_records, first_record
+
+    assert count_input_records(b"1,2\n3,4\n\n5,6\n", "text/csv") == 3
+    assert count_input_records(b'{"instances": [[1, 2], [3, 4]]}', "application/json") == 2
+    assert count_input_records(b"[1, 2, 3]", "application/json") == 1  # one record's features
+    assert count_input_records(b"[[1, 2], [3, 4]]", "application/json") == 2
+    assert first_record(b"1,2\n3,4\n", "text/csv") == b"1,2\n"
+    assert first_record(b'{"instances": [[1, 2], [3, 4]]}', "application/json") == b'{"instances": [[1, 2]]}'
+    assert first_record(b"[1, 2, 3]", "application/json") is None

@@ -5,7 +5,9 @@ wrong-port: listens on 8081. no-bind-port: ignores SAGEMAKER_BIND_TO_PORT. drop-
 multi-record request loses its last record. slow-ping: /ping takes 2.5 s once the server has
 answered five (so it starts, then misses SageMaker's 2 s). slow-invocation: a
 request over 1 MB takes 61 s. meter-errors: every answer to POST, errors included, carries the
-per-inference metering header.
+per-inference metering header. always-slow-ping: every /ping takes 3 s, so it never passes
+SageMaker's health check. early-413: a body over 6 MiB is answered 413 from its headers, and the
+connection closed without reading the body (as nginx and Flask do).
 """
 
 import json
@@ -50,10 +52,15 @@ class Handler(BaseHTTPRequestHandler):
             PINGS.append(1)
             if MODE == "slow-ping" and len(PINGS) > 5:
                 time.sleep(2.5)
+            if MODE == "always-slow-ping":
+                time.sleep(3)
             return self.answer(200, b"OK" if MODE == "ping-body" else b"", "text/plain")
         self.answer(404, b'{"error": "no route"}')
 
     def do_POST(self):
+        if MODE == "early-413" and int(self.headers.get("Content-Length") or 0) > 6 * 1024 * 1024:
+            self.close_connection = True
+            return self.answer(413, b'{"error": "payload too large"}')
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if MODE == "slow-invocation" and len(body) > 1_000_000:
             time.sleep(61)
