@@ -25,7 +25,8 @@ def machine_label(machine: dict) -> str:
 def framework_label(model) -> str:
     """As the image loads it: a predictor saved by XGBoost (.json/.ubj/.bin/.model) or a joblib estimator."""
     if model.framework != "pipeline":
-        return {"xgboost": "XGBoost", "sklearn": "scikit-learn", "custom": "custom handler"}[model.framework]
+        return {"xgboost": "XGBoost", "sklearn": "scikit-learn", "custom": "custom handler",
+                "external": "the seller's own serving image"}[model.framework]
     predictor = str(model.files.get("predictor", ""))
     xgboost = predictor.endswith((".json", ".ubj", ".bin", ".model"))
     return f"scikit-learn featurizer + {'XGBoost' if xgboost else 'scikit-learn'} predictor"

@@ -61,7 +61,7 @@ def mounted_model(manifest: Manifest, prefix: str = "mpkit-model-") -> Iterator[
     if manifest.delivery != "s3":
         yield None
         return
-    archive = build_dir(manifest) / "model.tar.gz"
+    archive = manifest.prebuilt.model_archive if manifest.prebuilt else build_dir(manifest) / "model.tar.gz"
     if not archive.is_file():
         raise ConfigurationError(f"{archive} is missing", hint="run `mpkit build` first")
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
@@ -74,6 +74,8 @@ def current_image(manifest: Manifest, engine: Engine, image: str | None = None, 
     stale one)."""
     if image:
         return require_image(engine, image)
+    if manifest.prebuilt:
+        return require_image(engine, manifest.prebuilt.ref, hint=f"build or pull it; {manifest.where('image', 'ref')} names it")
     return build(manifest, engine=engine, say=say).image
 
 
@@ -132,6 +134,10 @@ def refuse_secrets(context: Path, model_dir: Path | None) -> None:
 
 
 def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | None = None, say=print) -> BuildResult:
+    if manifest.prebuilt:
+        raise ConfigurationError(f"{manifest.where('image')}: the manifest names a prebuilt image ({manifest.prebuilt.ref}); "
+                                 "mpkit builds only the images of products it describes",
+                                 hint="`mpkit validate` and `mpkit predict` run the prebuilt image as it is")
     engine = engine or Engine()
     out = build_dir(manifest)
     # The runtime first: a version that contradicts the model files stops the build before anything is staged.

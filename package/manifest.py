@@ -198,6 +198,13 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class Prebuilt:
+    """An image mpkit did not build, judged by SageMaker's contract alone."""
+    ref: str
+    model_archive: Path | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     path: Path
     lines: dict = field(repr=False)
@@ -214,6 +221,7 @@ class Manifest:
     listing: Listing | None
     samples: tuple
     _raw: dict = field(repr=False, compare=False)
+    prebuilt: Prebuilt | None = None
 
     # ---- where things are
     @property
@@ -230,8 +238,9 @@ class Manifest:
     # ---- names
     @property
     def image(self) -> str:
-        """The tag `mpkit build` gives the product's image, and every command's default image."""
-        return f"mpkit/{self.name}:{self.version}"
+        """Every command's default image: the prebuilt one the manifest names, else the tag
+        `mpkit build` gives the product's image."""
+        return self.prebuilt.ref if self.prebuilt else f"mpkit/{self.name}:{self.version}"
 
     @property
     def package_name(self) -> str:
@@ -249,6 +258,8 @@ class Manifest:
     def declared_files(self) -> list[tuple[tuple, Path]]:
         """(field path, resolved path) of every file the manifest names."""
         out = [(("model", "files", role), path) for role, path in self.model.files.items()]
+        if self.prebuilt and self.prebuilt.model_archive:
+            out.append((("image", "model_archive"), self.prebuilt.model_archive))
         for field_path, path in ((("model", "handler"), self.model.handler), (("model", "check_rows"), self.model.check_rows),
                                  (("model", "training", "metrics"), self.model.training.metrics),
                                  (("runtime", "requirements"), self.runtime.requirements),
@@ -300,7 +311,12 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
     def resolve(relative):
         return (root / relative).resolve() if relative else None
 
-    model = data["model"]
+    image = data.get("image")
+    prebuilt = Prebuilt(ref=image["ref"], model_archive=resolve(image.get("model_archive"))) if image else None
+    # A prebuilt image has no model section: its model is the image's business, and its
+    # delivery is the archive's when one is named.
+    model = data.get("model") or {"framework": "external", "files": {},
+                                  "delivery": "s3" if prebuilt and prebuilt.model_archive else "image"}
     output = model.get("output") or {}
     training = model.get("training") or {}
     features = tuple(
@@ -357,6 +373,7 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
             recommended_batch=recommended.get("batch"), model_package_arns=dict(listing.get("model_package_arns") or {})),
         samples=tuple(Sample(resolve(s["file"]), s["content_type"], s.get("accept")) for s in data.get("samples", [])),
         _raw=data,
+        prebuilt=prebuilt,
     )
 
 
@@ -367,19 +384,20 @@ def _semantic_problems(data: dict, where) -> list[str]:
     if default and default not in serving["accept_types"]:
         problems.append((("serving", "default_accept"), f"{default!r} is not among accept_types {serving['accept_types']}",
                          "add it to serving.accept_types, or choose one of them"))
-    for i, feature in enumerate(data["model"].get("features", [])):
+    model = data.get("model") or {}
+    for i, feature in enumerate(model.get("features", [])):
         if feature.get("categories") and feature.get("type", NUMBER) != "string":
             problems.append((("model", "features", i, "categories"), "categories are for features of type string",
                              "set type: string on this feature, or remove categories"))
         if feature.get("allow_unknown") and not feature.get("categories"):
             problems.append((("model", "features", i, "allow_unknown"), "allow_unknown needs categories",
                              "list the feature's categories, or remove allow_unknown"))
-    output = data["model"].get("output") or {}
+    output = model.get("output") or {}
     for key in ("answer", "classes"):
         if key in output and output.get("task") != "classification":
             problems.append((("model", "output", key), f"output.{key} is for output.task: classification",
                              f"set output.task: classification, or remove output.{key}"))
-    names = [f["name"] for f in data["model"].get("features", [])]
+    names = [f["name"] for f in model.get("features", [])]
     for i, name in enumerate(names):
         if name in names[:i]:
             problems.append((("model", "features", i, "name"), f"feature {name!r} is listed twice",
@@ -422,7 +440,12 @@ def _schema_problem(error, where) -> str:
                 f"{', '.join(map(str, error.validator_value))}" + (f"; did you mean `{close[0]}`?" if close else "")
                 + f"\n    fix: {'change it to ' + repr(close[0]) if close else 'use one of the values listed'}")
     if error.validator == "required":
-        return f"{where(*path)}: {_dotted(path)}: {error.message}\n    fix: add it (manifest.schema.json describes each field)"
+        also = " (or `image:` naming a prebuilt image)" if error.message.startswith("'model'") else ""
+        return (f"{where(*path)}: {_dotted(path)}: {error.message}{also}\n"
+                "    fix: add it (manifest.schema.json describes each field)")
+    if error.validator == "not" and error.validator_value == {"required": ["model"]}:
+        return (f"{where('model')}: model: a manifest with `image:` (a prebuilt image) has no `model` section\n"
+                "    fix: remove `model` to validate the prebuilt image as it is, or remove `image` to let mpkit build")
     if error.validator == "pattern":
         return (f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not in the form this field takes "
                 f"({error.validator_value})\n    fix: {error.schema.get('description') or _field_help(error) or 'rewrite it in that form'}")

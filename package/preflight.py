@@ -30,6 +30,10 @@ class Where:
 def require_publishable(manifest: Manifest) -> None:
     """The manifest's own mistakes, refused at exit 2 before any AWS call: the API's rules, and a
     validation role, which publishing needs and `validate` does not."""
+    if manifest.prebuilt:
+        raise ConfigurationError(f"{manifest.where('image')}: publishing a prebuilt image is not supported yet",
+                                 hint="`mpkit validate` judges it by SageMaker's contract; to publish with mpkit, "
+                                      "describe the model in a `model` section and let mpkit build the image")
     problems = static_checks.manifest_errors(manifest)
     if not (manifest.validation and manifest.validation.role):
         problems.append(f"{manifest.where('validation')}: validation.role: publishing needs the ValidationRole's ARN\n"

@@ -42,13 +42,17 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         report.add(*run_checks())
 
     context = None
+    if manifest.prebuilt and named is None:
+        named = image = manifest.prebuilt.ref  # judged as it is, never built
+        build_if_missing = False
     if named is None:
         # Never a stale verdict: the product's image as the manifest, model files, runtime and image
         # code make it now (an unchanged build is reused).
         image = build(manifest, engine=engine, say=say).image
     elif not engine.image_exists(image):
         if not build_if_missing:
-            report.add(check("image", "the image exists", "SM-HOST", False, "missing", image, "run `mpkit build`"))
+            report.add(check("image", "the image exists", "SM-HOST", False, "missing", image,
+                             "build or pull it" if manifest.prebuilt else "run `mpkit build`"))
             return report
         say(f"{image} is not built; building it")
         image = build(manifest, engine=engine, say=say).image
@@ -56,13 +60,14 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         context = build_dir(manifest) / "context"
     info = engine.inspect(image)
     report.subject["image_id"] = info["Id"]
-    report.add(static_checks.runtime_check(recorded_versions(manifest), installed_versions(engine, image)))
+    if not manifest.prebuilt:  # an mpkit convention: the versions the model files were saved with
+        report.add(static_checks.runtime_check(recorded_versions(manifest), installed_versions(engine, image)))
 
     say("static checks: model archive, image configuration, downloads at start, secrets")
     with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:
         model_dir, unpack_error = None, None
         if model_archive is None and manifest.delivery == "s3":
-            model_archive = build_dir(manifest) / "model.tar.gz"
+            model_archive = manifest.prebuilt.model_archive if manifest.prebuilt else build_dir(manifest) / "model.tar.gz"
         if model_archive is not None:
             archive = archive_gate(manifest, Path(model_archive))
             report.add(*archive)
@@ -108,6 +113,8 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
 
 def archive_gate(manifest: Manifest, archive: Path) -> list:
     """The model archive's checks, which no flag skips (publish --skip-validate runs them too)."""
+    if manifest.prebuilt:  # the image's own layout: only SageMaker's rules for unpacking apply
+        return static_checks.archive_checks(archive, [])
     return static_checks.archive_checks(archive, [MODEL_SPEC_FILE, *[p.name for p in manifest.model.files.values()]])
 
 

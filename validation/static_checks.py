@@ -172,10 +172,12 @@ def image_checks(config: dict, claims_pipeline: bool = True) -> list[Check]:
     c = config.get("Config") or {}
     entrypoint = c.get("Entrypoint") or []
     shell_form = bool(entrypoint[:2] in (["/bin/sh", "-c"], ["sh", "-c"], ["/bin/bash", "-c"]))
+    # No ENTRYPOINT is SageMaker's other documented form: `docker run IMAGE serve` then runs an
+    # executable named `serve` from PATH as PID 1.
     out = [
-        check("entrypoint-exec-form", "the ENTRYPOINT is exec-form, so the server itself receives SIGTERM", "SM-HOST",
-              bool(entrypoint) and not shell_form, entrypoint or "none", "exec form",
-              'write ENTRYPOINT ["python3", "-m", "your_server"] (JSON array), not ENTRYPOINT python3 ...'),
+        check("entrypoint-exec-form", "the ENTRYPOINT is exec-form (or absent, with `serve` on PATH), so the server "
+              "itself receives SIGTERM", "SM-HOST", not shell_form, entrypoint or "none: `serve` runs as the command",
+              "exec form", 'write ENTRYPOINT ["python3", "-m", "your_server"] (JSON array), not ENTRYPOINT python3 ...'),
         check("entrypoint-not-tini", "the entry point is not the tini initializer", "SM-HOST",
               not any(PurePosixPath(a).name == "tini" for a in entrypoint[:1]), entrypoint[:1] or "none", "not tini",
               "start the server directly; SageMaker cannot use tini as the entry point"),
@@ -226,7 +228,7 @@ def secrets_check(files) -> Check:
     def streams():
         for path, content in files:
             rel = path.split(": ", 1)[-1].lstrip("/")
-            if rel.startswith(SYSTEM_PREFIXES) and content is None:
+            if content is None and (rel.startswith(SYSTEM_PREFIXES) or "/site-packages/" in rel or "/dist-packages/" in rel):
                 continue  # the distribution's and the Python packages' own files
             yield path, io.BytesIO(content) if isinstance(content, bytes) else content
 
@@ -244,7 +246,8 @@ def image_files(tar_stream):
             if not member.isfile():
                 continue
             name = member.name.lstrip("./")
-            yield "/" + name, None if name.startswith(SYSTEM_PREFIXES) else tar.extractfile(member)
+            packaged = name.startswith(SYSTEM_PREFIXES) or "/site-packages/" in name or "/dist-packages/" in name
+            yield "/" + name, None if packaged else tar.extractfile(member)
 
 
 def read_stream(chunks) -> io.RawIOBase:
