@@ -15,6 +15,8 @@
 (f) a seller's own model on a non-default runtime: a scikit-learn model trained in a venv with
     scikit-learn OTHER_SKLEARN (bench/seller_models.py), served by an image carrying that
     version; its in-process path against the straightforward one (read_csv -> predict -> JSON).
+(g) `validate`'s wall time: the example (its image built), and a bare XGBoost booster of 2,000
+    features built from a product folder of its own.
 
 The ceiling is our single-process req/s × the cores: what the container could reach if HTTP
 cost nothing. Usage: python bench/run.py [--manifest manifest.yaml] [--json out.json]
@@ -179,6 +181,54 @@ def other_runtime(engine) -> dict:
         return in_process(engine, image, stage_model_dir(manifest, Path(tmp) / "model"), payloads)
 
 
+WIDE_FEATURES = 2000
+
+
+def validate_seconds(engine, manifest) -> dict:
+    """`validate` end to end on the example, and on a 2,000-feature booster (built first, then
+    timed), each as a seller runs it."""
+    import time
+
+    import numpy as np
+    import xgboost
+    import yaml
+
+    from package.build import build
+    from package.manifest import load_manifest
+    from validation.runner import validate
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        build(manifest, engine=engine, say=lambda _: None)
+        started = time.monotonic()
+        report = validate(manifest, engine, output=Path(tmp) / "example", say=lambda _: None)
+        out["example"] = {"seconds": time.monotonic() - started, "failed": [c.id for c in report.failed]}
+
+        folder = Path(tmp) / "wide"
+        folder.mkdir()
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(400, WIDE_FEATURES)).round(3)
+        y = x[:, :10].sum(axis=1)
+        booster = xgboost.train({"max_depth": 4, "eta": 0.3}, xgboost.DMatrix(x, label=y), 20)
+        booster.save_model(str(folder / "model.ubj"))
+        np.savetxt(folder / "rows.csv", x[:200], delimiter=",", fmt="%.3f")
+        np.savetxt(folder / "sample.csv", x[:3], delimiter=",", fmt="%.3f")
+        (folder / "manifest.yaml").write_text(yaml.safe_dump({
+            "name": "bench-wide", "version": "1.0.0",
+            "model": {"framework": "xgboost", "files": {"model": "model.ubj"}},
+            "serving": {"content_types": ["text/csv"], "accept_types": ["text/csv", "application/json"]},
+            "instance_types": {"realtime": ["ml.m5.large"], "batch": ["ml.m5.large"]},
+            "validation": {"input": "rows.csv", "content_type": "text/csv", "split_type": "Line",
+                           "instance_type": "ml.m5.large"},
+            "samples": [{"file": "sample.csv", "content_type": "text/csv"}]}, sort_keys=False))
+        wide = load_manifest(folder / "manifest.yaml")
+        build(wide, engine=engine, say=lambda _: None)
+        started = time.monotonic()
+        report = validate(wide, engine, output=folder / "reports", say=lambda _: None)
+        out["wide"] = {"seconds": time.monotonic() - started, "failed": [c.id for c in report.failed]}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="benchmark the example product's image")
     parser.add_argument("--manifest", default=str(ROOT / "manifest.yaml"))
@@ -204,6 +254,7 @@ def main(argv=None) -> int:
     replay = batch_replay(manifest)
     size = engine.inspect(image)["Size"]
     other = other_runtime(engine)
+    timed = validate_seconds(engine, manifest)
 
     print(f"\n{manifest.name}: {CORES} cores; ceiling = ours in process x {CORES}\n")
     print(f"{'in process':<34}{'1 row':>14}{'1,000 rows':>14}")
@@ -229,6 +280,8 @@ def main(argv=None) -> int:
     for rows in (1, 1000):
         print(f"  {rows:>5} rows: straightforward {other[rows]['straightforward_rps']:,.1f}, ours {other[rows]['ours_rps']:,.1f}"
               f" ({other[rows]['speedup']:.2f}x)")
+    print(f"\nvalidate, wall time: the example {timed['example']['seconds']:.1f} s, a {WIDE_FEATURES:,}-feature booster "
+          f"{timed['wide']['seconds']:.1f} s" + "".join(f"; {k} failed {v['failed']}" for k, v in timed.items() if v["failed"]))
     targets = [
         ("in process, 1 row, ours / straightforward >= 25", inproc[1]["speedup"], 25),
         ("in process, 1,000 rows, ours / straightforward >= 1.5", inproc[1000]["speedup"], 1.5),
@@ -243,10 +296,14 @@ def main(argv=None) -> int:
         print(f"  {'met ' if value >= target else 'MISS'} {label}: {value:.2f}")
     print(f"  {'met ' if start <= 1.0 else 'MISS'} cold start <= 1.0 s: {start:.2f}")
     print(f"  {'met ' if size <= 350e6 else 'MISS'} image <= 350 MB: {size / 1e6:.0f}")
+    print(f"  {'met ' if timed['example']['seconds'] <= 30 else 'MISS'} validate of the example <= 30 s: "
+          f"{timed['example']['seconds']:.1f}")
+    print(f"  {'met ' if timed['wide']['seconds'] <= 60 else 'MISS'} validate of a {WIDE_FEATURES:,}-feature model <= 60 s: "
+          f"{timed['wide']['seconds']:.1f}")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "in_process": inproc, "other_runtime": {"scikit-learn": OTHER_SKLEARN, **{str(k): v for k, v in other.items()}},
-            "cold_start_s": start, "batch_replay": replay, "image_bytes": size, "cores": CORES,
+            "cold_start_s": start, "batch_replay": replay, "image_bytes": size, "cores": CORES, "validate": timed,
             "container": [{"rows": k[0], "concurrency": k[1], **v} for k, v in served.items()]}, indent=1))
     return 0
 

@@ -213,17 +213,20 @@ class ServingContainer:
     """A container started as SageMaker starts it; a context manager that always cleans up."""
 
     def __init__(self, engine: "Engine", image: str, *, model_dir: Path | None = None, env: dict | None = None,
-                 port: int = 8080, client_image: str | None = None, mounts: dict[str, str] | None = None):
-        """`mounts` maps host folders to read-only paths in the container, beside the model."""
+                 port: int = 8080, client_image: str | None = None, mounts: dict[str, str] | None = None,
+                 join: str | None = None):
+        """`mounts` maps host folders to read-only paths in the container, beside the model.
+        `join` names a container (networking off too) whose loopback-only namespace this one
+        shares instead of a new one of its own: the egress recorder's."""
         self.engine, self.image, self.port = engine, image, port
         volumes = {str(Path(host).resolve()): {"bind": inside, "mode": "ro"} for host, inside in (mounts or {}).items()}
         if model_dir:
             volumes[str(Path(model_dir).resolve())] = {"bind": "/opt/ml/model", "mode": "ro"}
         self.started_at = time.monotonic()
         self.container = engine.client.containers.run(
-            image, ["serve"], detach=True, network_mode="none", volumes=volumes or None, environment=env or {},
-            labels={"mpkit": "serving"}, init=False)
-        self.sidecar = Sidecar(engine, self.container.id, client_image or image, port)
+            image, ["serve"], detach=True, network_mode=f"container:{join}" if join else "none", volumes=volumes or None,
+            environment=env or {}, labels={"mpkit": "serving"}, init=False)
+        self.sidecar = Sidecar(engine, join or self.container.id, client_image or image, port)
         self.stopped = False
         self.kept = False
 
@@ -423,6 +426,28 @@ class Engine:
             yield container
         finally:
             container.remove(force=True)
+
+    @contextlib.contextmanager
+    def egress_recorder(self, image: str, program: str, ready: str, timeout: float = 30):
+        """A container running `program` (python3 -c) with networking off and its resolver
+        pointed at its own loopback; yields (its ID, a function returning its output so far)
+        once it printed `ready`, and removes it after."""
+        container = self.client.containers.run(image, ["python3", "-u", "-c", program], detach=True, network_mode="none",
+                                               dns=["127.0.0.1"], labels={"mpkit": "egress-recorder"}, init=False)
+        try:
+            def output() -> str:
+                return container.logs().decode(errors="replace")
+
+            deadline = time.monotonic() + timeout
+            while ready not in output():
+                container.reload()
+                if container.status != "running" or time.monotonic() > deadline:
+                    raise ContainerError(f"the egress recorder did not start:\n{output()[-2000:]}")
+                time.sleep(0.05)
+            yield container.id, output
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
 
     def run_once(self, image: str, argv: list[str], entrypoint: list[str] | None = None, timeout: float = 120) -> tuple[int, str]:
         """Run a command in the image with networking off; its exit code and output."""

@@ -93,6 +93,21 @@ class MiniBatch:
     records: int
 
 
+def count_input_records(body: bytes, media: str) -> int | None:
+    """Records in a request body as SageMaker's batch splitting counts them: lines for CSV and
+    JSON Lines; for JSON, the items of an `instances` (or top-level) list, else one."""
+    if media == "application/json":
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None  # not JSON: the content matrix says so; nothing to count
+        items = doc.get("instances", doc.get("inputs", doc)) if isinstance(doc, dict) else doc
+        # A list of rows is many records; a flat list of numbers is one record's features.
+        return len(items) if isinstance(items, list) and items and all(isinstance(i, (list, dict)) for i in items) else 1
+    return sum(1 for line in body.split(b"\n") if line.strip())
+
+
+
 def _count_records(block: bytes) -> int:
     return sum(1 for line in block.split(b"\n") if line.strip())
 
@@ -104,7 +119,11 @@ def mini_batches(stream, profile: Profile) -> Iterator[MiniBatch]:
         body = stream.read()
         if limit is not None and len(body) > limit:
             raise RecordTooLarge(0, len(body), limit)
-        yield MiniBatch(body, 1)
+        # One request for the whole object; in a text type, its records are what the type says
+        # they are (a CSV file of 30 lines answers 30); any other object is one record.
+        media = (profile.content_type or "").split(";")[0].strip()
+        records = count_input_records(body, media) if media in ("text/csv", "application/json", "application/jsonlines") else 1
+        yield MiniBatch(body, records or 1)
         return
     if profile.split_type != "Line":
         raise ValueError(f"SplitType {profile.split_type} is not replayed locally (Line and None are)")

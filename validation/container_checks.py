@@ -3,6 +3,7 @@ read-only at /opt/ml/model, reached only from a sidecar inside its network names
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -16,13 +17,15 @@ from package import rules
 from package.errors import ContainerError
 from package.report import Check, check
 
-from . import egress_audit
-from .batch import count_output_records
+from . import egress_audit, egress_recorder
+from .batch import count_input_records, count_output_records
 
 UNKNOWN_MEDIA = "application/x-mpkit-unknown"
 AUDIT_DIR = "/opt/mpkit-audit"
 BIND_TO_PORT_PROBE = 8089
 LOAD_ROWS = (1, 100, 1000)
+EGRESS_RECORDER = Path(egress_recorder.__file__).read_text()  # sent as source, run on the client image
+EGRESS_RUN_S = 60  # the egress start waits this long at most for a 200
 LOAD_CONCURRENCY = (1, 4)
 LOAD_REQUESTS = 40
 
@@ -46,20 +49,6 @@ def parses_as(body: bytes, media: str) -> str | None:
         return None
     except (ValueError, csv.Error) as exc:
         return str(exc)[:200]
-
-
-def count_input_records(body: bytes, media: str) -> int | None:
-    """Records in a request body as SageMaker's batch splitting counts them: lines for CSV and
-    JSON Lines; for JSON, the items of an `instances` (or top-level) list, else one."""
-    if media == JSON:
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return None  # not JSON: the content matrix says so; nothing to count
-        items = doc.get("instances", doc.get("inputs", doc)) if isinstance(doc, dict) else doc
-        # A list of rows is many records; a flat list of numbers is one record's features.
-        return len(items) if isinstance(items, list) and items and all(isinstance(i, (list, dict)) for i in items) else 1
-    return sum(1 for line in body.split(b"\n") if line.strip())
 
 
 def first_record(body: bytes, media: str) -> bytes | None:
@@ -135,6 +124,8 @@ class ContainerRun:
         self.checks: list[Check] = []
         self.performance: list[dict] = []
         self.answered: list[tuple] = []  # (what was sent, reply, accept), for the metering check
+        self.egress_events: list[str] = []  # the audit hook's and the recorder's, in the order seen
+        self.start_failure: tuple | None = None
         config = engine.inspect(image)["Config"] or {}
         self.labels = config.get("Labels") or {}
         image_env = dict(item.split("=", 1) for item in config.get("Env") or [] if "=" in item)
@@ -147,11 +138,35 @@ class ContainerRun:
         self.rows_media = validation.content_type if validation else CSV
         rows_file = validation.input if validation else None
         self.rows = rows_file.read_bytes().splitlines(keepends=True) if rows_file and rows_file.is_file() else []
+        self.instances = []  # JSON input of the declared shape: {"instances": [...]}
+        if self.rows_media == JSON and rows_file and rows_file.is_file():
+            try:
+                doc = json.loads(rows_file.read_bytes())
+                self.instances = doc["instances"] if isinstance(doc, dict) and isinstance(doc.get("instances"), list) else []
+            except ValueError:
+                self.instances = []
 
     @property
     def line_rows(self) -> bool:
-        """Whether the validation input gives rows that can be repeated into bodies of any size."""
-        return bool(self.rows) and self.rows_media in (CSV, JSONLINES)
+        """Whether the validation input gives records that can be repeated into bodies of any size."""
+        return (bool(self.rows) and self.rows_media in (CSV, JSONLINES)) or bool(self.instances)
+
+    def body_of(self, size: int) -> bytes:
+        """Whole records of the validation input, repeated, up to `size` bytes."""
+        if not self.instances:
+            return line_body(self.rows, size)
+        each = max(1, len(json.dumps(self.instances)) // len(self.instances))
+        count = max(1, (size - 20) // (each + 2))
+        while True:
+            body = json.dumps({"instances": (self.instances * (count // len(self.instances) + 1))[:count]}).encode()
+            if len(body) <= size or count == 1:
+                return body
+            count = int(count * size / len(body) * 0.99) or 1
+
+    def records_body(self, records: int) -> bytes:
+        if self.instances:
+            return json.dumps({"instances": (self.instances * (records // len(self.instances) + 1))[:records]}).encode()
+        return b"".join((self.rows * (records // len(self.rows) + 1))[:records])
 
     def run(self) -> None:
         with tempfile.TemporaryDirectory(prefix="mpkit-audit-") as audit:
@@ -159,20 +174,29 @@ class ContainerRun:
             self.say(f"starting {self.image} as SageMaker does (serve, networking off)")
             with self.engine.serve(self.image, model_dir=self.model_dir, env=self.audit_env,
                                    mounts={audit: AUDIT_DIR}, client_image=self.client_image) as container:
-                if not self._startup(container):
-                    return
-                self._ping(container)
-                self._content_matrix(container)
-                self._errors(container)
-                self._metering()
-                self._payloads(container)
-                self._load(container)
-                peak = container.memory_peak()
-                seconds, code = container.stop(int(rules.SIGTERM_S.value))
-                self._sigterm(seconds, code)
-                self._egress(container.logs())
-                self._memory(peak)
-            self._bind_to_port(audit)
+                started = self._startup(container)
+                if started:
+                    self._serving_checks(container, audit)
+            # Any process, not only Python: a second start inside the recorder's namespace. It
+            # runs when the start failed too, where it explains most.
+            self._any_process_egress(audit)
+            if not started:
+                self._start_failed()
+            self._egress()
+
+    def _serving_checks(self, container, audit) -> None:
+        self._ping(container)
+        self._content_matrix(container)
+        self._errors(container)
+        self._metering()
+        self._payloads(container)
+        self._load(container)
+        peak = container.memory_peak()
+        seconds, code = container.stop(int(rules.SIGTERM_S.value))
+        self._sigterm(seconds, code)
+        self.egress_events += egress_audit.events(container.logs())
+        self._memory(peak)
+        self._bind_to_port(audit)
 
     # ---- each check
     def _startup(self, container) -> bool:
@@ -180,21 +204,52 @@ class ContainerRun:
             ready = container.wait_ready(self.startup_timeout)
         except ContainerError as exc:
             logs = container.logs()
-            causes = start_causes(getattr(container, "pings", []), egress_audit.events(logs), str(exc))
-            self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, False,
-                                     causes[0][0], f"{rules.STARTUP_S.value:.0f} s", causes[0][1],
-                                     [line for line, _ in causes] + str(exc).splitlines()[-15:]))
-            # Said where it belongs too: the attempts explain the start, and /ping's time is its own rule.
-            self._egress(logs)
-            slow = [p for p in getattr(container, "pings", []) if p[1] == 200 and p[3] >= rules.PING_TIMEOUT_S.value]
-            if slow:
-                self.checks.append(check("ping-time", rules.PING_TIMEOUT_S.text, rules.PING_TIMEOUT_S.source, False,
-                                         round(min(p[3] for p in slow), 3), rules.PING_TIMEOUT_S.value,
-                                         "answer /ping without touching the model"))
+            self.egress_events += egress_audit.events(logs)
+            self.start_failure = (list(getattr(container, "pings", [])), str(exc))
             return False
         self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, True,
                                  round(ready, 2), rules.STARTUP_S.value))
         return True
+
+    def _start_failed(self) -> None:
+        """The startup check with its causes, once the egress of every process is known."""
+        pings, error = self.start_failure
+        causes = start_causes(pings, self.egress_events, error)
+        self.checks.append(check("startup", rules.STARTUP_S.text, rules.STARTUP_S.source, False,
+                                 causes[0][0], f"{rules.STARTUP_S.value:.0f} s", causes[0][1],
+                                 [line for line, _ in causes] + error.splitlines()[-15:]))
+        slow = [p for p in pings if p[1] == 200 and p[3] >= rules.PING_TIMEOUT_S.value]
+        if slow:  # /ping's time is a rule of its own, said where it belongs too
+            self.checks.append(check("ping-time", rules.PING_TIMEOUT_S.text, rules.PING_TIMEOUT_S.source, False,
+                                     round(min(p[3] for p in slow), 3), rules.PING_TIMEOUT_S.value,
+                                     "answer /ping without touching the model"))
+
+    def _any_process_egress(self, audit: str) -> None:
+        """Start the image once more inside the egress recorder's loopback-only namespace: every
+        name looked up and every connection to a download port, from any process, is seen. The
+        image gets as far as it can (a /ping 200 and one sample answered), then is stopped."""
+        sample = self.manifest.samples[0] if self.manifest.samples else None
+        with self.engine.egress_recorder(self.client_image, EGRESS_RECORDER, egress_recorder.READY) as (holder, output):
+            with self.engine.serve(self.image, model_dir=self.model_dir, env=self.audit_env, mounts={audit: AUDIT_DIR},
+                                   client_image=self.client_image, join=holder) as container:
+                try:
+                    container.wait_ready(min(self.startup_timeout, EGRESS_RUN_S))
+                    if sample is not None:
+                        container.invoke(sample.file.read_bytes(), sample.content_type, sample.accept, timeout=30)
+                except ContainerError:
+                    pass  # a start that fails has told its causes; what it tried is below
+                with contextlib.suppress(Exception):
+                    container.stop(5)
+            for line in output().splitlines():
+                if line.startswith(egress_recorder.DNS_PREFIX):
+                    name = line.split()[1]
+                    event = f"any process: looked up {name}"
+                elif line.startswith(egress_recorder.CONNECT_PREFIX):
+                    event = f"any process: connected to port {line.split()[1]} (of a name it looked up)"
+                else:
+                    continue
+                if event not in self.egress_events:
+                    self.egress_events.append(event)
 
     def _ping(self, container) -> None:
         replies = [_ping(container) for _ in range(5)]
@@ -333,10 +388,12 @@ class ContainerRun:
     def _payloads(self, container) -> None:
         if not self.line_rows:
             self.checks.append(check("payload-realtime", "a request just under 6 MiB is answered", "API-RT", False,
-                                     "not measured", "6 MiB", "give validation.input as CSV or JSON Lines rows", warn_only=True))
+                                     "not measured", "6 MiB", "give validation.input as CSV or JSON Lines rows, or JSON "
+                                     "as {\"instances\": [...]}", warn_only=True))
             return
-        limit = int(rules.REALTIME_PAYLOAD_BYTES.value)
-        big = line_body(self.rows, limit - 4096)
+        # Just under the smaller of the API's 6 MiB and the product's own declared limit.
+        limit = min(int(rules.REALTIME_PAYLOAD_BYTES.value), self.max_payload)
+        big = self.body_of(limit - 4096)
         future = container.sidecar.submit("POST", "/invocations", big, {"Content-Type": self.rows_media}, 120)
         pings = []
         while not future.done() and len(pings) < 20:
@@ -344,8 +401,8 @@ class ContainerRun:
             time.sleep(0.05)
         reply = future.result(180)
         ok = reply.status is not None and 200 <= reply.status < 300
-        self.checks.append(check("payload-realtime", f"a {len(big)}-byte request (just under {rules.REALTIME_PAYLOAD_BYTES.text}) "
-                                 "is answered", rules.REALTIME_PAYLOAD_BYTES.source, ok,
+        self.checks.append(check("payload-realtime", f"a {len(big)}-byte request (just under the declared max payload, "
+                                 f"at most {rules.REALTIME_PAYLOAD_BYTES.text}) is answered", rules.REALTIME_PAYLOAD_BYTES.source, ok,
                                  f"{reply.status or reply.error}", "2xx",
                                  "accept bodies up to 6 MiB: raise the server's body limit (AWS's sample caps at 5 MB, "
                                  "aws/amazon-sagemaker-examples#2793)", [reply.body[:200]] if not ok else []))
@@ -361,7 +418,7 @@ class ContainerRun:
                                  f"{len(pings)} pings, slowest {slow:.3f} s" + (f", {len(bad)} failed" if bad else ""),
                                  rules.PING_TIMEOUT_S.value,
                                  "serve /ping from a worker that is not busy (more workers, or a separate thread)"))
-        over = line_body(self.rows, self.max_payload + rules.MIB)
+        over = self.body_of(self.max_payload + rules.MIB)
         reply = container.invoke(over, self.rows_media, timeout=120)
         ping = _ping(container)
         ok = reply.status == 413 and ping.status == 200
@@ -374,7 +431,9 @@ class ContainerRun:
         if not self.line_rows:
             return
         for rows in LOAD_ROWS:
-            body = b"".join((self.rows * (rows // len(self.rows) + 1))[:rows])
+            body = self.records_body(rows)
+            if len(body) > self.max_payload:
+                break  # the sweep stays within the declared payload limit
             for concurrency in LOAD_CONCURRENCY:
                 started = time.monotonic()
                 latencies, failures, sent = [], 0, 0
@@ -403,10 +462,10 @@ class ContainerRun:
                                  rules.SIGTERM_S.source, ok, f"{seconds:.2f} s, exit code {code}", rules.SIGTERM_S.value,
                                  "use an exec-form ENTRYPOINT so the server is PID 1 and gets SIGTERM, and handle it"))
 
-    def _egress(self, logs: str) -> None:
-        events = egress_audit.events(logs)
-        self.checks.append(check("egress", "the container resolves no names and opens no connections (it runs with "
-                                 "no network)", "MP-SEC", not events, f"{len(events)} attempts", "none",
+    def _egress(self) -> None:
+        events = self.egress_events
+        self.checks.append(check("egress", "the container resolves no names and opens no connections, from any process "
+                                 "(it runs with no network)", "MP-SEC", not events, f"{len(events)} attempts", "none",
                                  "bake every file the model needs into the image or model.tar.gz; install at build time",
                                  events))
 

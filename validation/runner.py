@@ -14,6 +14,7 @@ from package import secrets
 from package.artifact import extract_model
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.build import build, build_dir
+from package.errors import ContainerError
 from package.manifest import Manifest
 from package.report import Check, Report, check
 from package.runtime import recorded_versions
@@ -141,7 +142,15 @@ def _batch(report: Report, manifest: Manifest, engine, image, model_dir, client,
     target = output / "batch-output"
     shutil.rmtree(target, ignore_errors=True)
     say(f"batch transform replay of the validation profile on {source.name}")
-    result, offered, env = run_transform(engine, image, job, source, target, model_dir=model_dir, client_image=client, say=say)
+    try:
+        result, offered, env = run_transform(engine, image, job, source, target, model_dir=model_dir, client_image=client,
+                                             say=say)
+    except ContainerError as exc:  # the job's own start failed (its variables differ from the real-time start's)
+        report.add(check("batch-transform", "the validation profile's transform job succeeds (SageMaker's "
+                         "certification is this job)", "MP-CREATE", False, "the job's container never answered /ping 200",
+                         "all files", exc.hint or "run `mpkit transform-local` and read the container log",
+                         str(exc).splitlines()[:20]))
+        return None
     errors = [f"{Path(f.input).name}: {f.error}" for f in result.files if f.error]
     report.add(check("batch-transform", "the validation profile's transform job succeeds: one .out per input "
                      "file (SageMaker's certification is this job)", "MP-CREATE", result.ok and bool(result.files),

@@ -6,10 +6,11 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from package import rules
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.build import current_image, mounted_model
 from package.docker_engine import Engine
-from package.errors import ConfigurationError
+from package.errors import ConfigurationError, ContainerError
 from package.manifest import Manifest
 
 from . import batch
@@ -22,7 +23,12 @@ def run_transform(engine, image: str, job: dict, source: Path, output: Path, *, 
     env = batch.job_env(job)
     say(f"starting {image} as a transform job does ({', '.join(f'{k}={v}' for k, v in env.items())})")
     with engine.serve(image, model_dir=model_dir, env=env, client_image=client_image) as container:
-        container.wait_ready()
+        try:
+            container.wait_ready(rules.STARTUP_S.value)
+        except ContainerError as exc:
+            # AWS's validation job would wait up to 30 minutes for a 200 and then fail; say why now.
+            raise ContainerError(f"the transform job's container never answered /ping 200, so AWS's validation job would "
+                                 f"fail after waiting up to 30 minutes: {exc}", hint=exc.hint) from None
         reply = container.request("GET", "/execution-parameters", timeout=10)
         offered = None
         if reply.status == 200:
@@ -32,7 +38,9 @@ def run_transform(engine, image: str, job: dict, source: Path, output: Path, *, 
                 offered = None
         profile = batch.resolve_profile(job, offered)
         say(f"mini-batches: {profile.batch_strategy}, SplitType {profile.split_type}, up to {profile.max_payload_mb} MB, "
-            f"{profile.max_concurrent} in flight, AssembleWith {profile.assemble_with}")
+            f"{profile.max_concurrent} in flight, AssembleWith {profile.assemble_with}; each request waits "
+            f"{profile.timeout_s:.0f} s and is retried {profile.max_retries} times (ModelClientConfig's defaults: a "
+            "validation job cannot set them)")
 
         def send(body, headers, timeout):
             return container.request("POST", "/invocations", body, headers, timeout)

@@ -97,3 +97,17 @@ def test_a_prebuilt_image_is_neither_built_nor_published(tmp_path, flask_image):
         build(manifest)
     with pytest.raises(ConfigurationError, match="publishing a prebuilt image is not supported yet"):
         require_publishable(manifest)
+
+
+def test_a_json_validation_input_of_the_declared_shape_is_measured_at_the_payload_limit(engine, flask_image, tmp_path):
+    folder = tmp_path / "p"
+    path = _product(folder)
+    data = yaml.safe_load(path.read_text())
+    (folder / "rows.json").write_text(json.dumps({"instances": ROWS}))
+    data["validation"] = {"input": "rows.json", "content_type": "application/json", "split_type": "None",
+                          "accept": "application/json", "instance_type": "ml.m5.large"}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    report = validate(load_manifest(path), engine, output=tmp_path / "reports", say=lambda _: None)
+    checks = {c.id: c for c in report.checks}
+    assert checks["payload-realtime"].status == "pass" and checks["payload-over-limit"].status == "pass", report.table()
+    assert report.failed == [], report.table()

@@ -23,6 +23,7 @@ TINY = {  # the small server's MODE -> the check that must fail
     "slow-invocation": "invocation-time",
     "meter-errors": "metering",
     "always-slow-ping": "ping-time",
+    "crash-in-batch": "batch-transform",
 }
 OURS = {  # our image, broken one way -> the checks that must fail
     "pip-at-start": (
@@ -31,6 +32,12 @@ OURS = {  # our image, broken one way -> the checks that must fail
         "\"import urllib.request; urllib.request.urlopen('https://pypi.org/simple/requests/', timeout=2)\" || true\n"
         "exec /opt/venv/bin/python3 -m inference_image \"$@\"\n",
         ["no-downloads-at-start", "egress"]),
+    # Not Python, and no downloader the entry script names: only the egress recorder sees it.
+    "bash-tcp-at-start": (
+        'COPY start.sh /start.sh\nENTRYPOINT ["/start.sh"]\n',
+        "#!/bin/bash\n(exec 3<>/dev/tcp/weights.example.com/443) 2>/dev/null || true\n"
+        "exec /opt/venv/bin/python3 -m inference_image \"$@\"\n",
+        ["egress"]),
     "body-cap-5mb": ("ENV SAGEMAKER_MAX_PAYLOAD_IN_MB=5\n", None, ["payload-realtime"]),
     "shell-form-entrypoint": ("ENTRYPOINT /opt/venv/bin/python3 -m inference_image serve && true\n", None,
                               ["entrypoint-exec-form", "sigterm"]),
@@ -98,6 +105,8 @@ def test_a_small_broken_server_fails_its_check(engine, client_base, baked_manife
         assert "nothing listened on the port" in checks["startup"].measured, checks["startup"]
     if mode == "always-slow-ping":
         assert "answered 200 only after 3.0 s" in checks["startup"].measured, checks["startup"]
+    if mode == "crash-in-batch":  # a failing check naming the cause, not an exception out of validate
+        assert "never answered /ping 200" in checks["batch-transform"].measured
     if mode == "drop-last":  # caught by the real-time checks too, not only by the batch replay
         _fails_with(report, "record-count-realtime")
 
@@ -120,6 +129,9 @@ def test_our_image_broken_one_way_fails_its_checks(engine, s3_image, s3_manifest
     report = _validate(engine, s3_manifest, image, tmp_path, model_archive=Path(s3_image.model_tar))
     for check_id in checks:
         _fails_with(report, check_id)
+    if case == "bash-tcp-at-start":
+        egress = next(c for c in report.checks if c.id == "egress")
+        assert "any process: looked up weights.example.com" in egress.details, egress.details
 
 
 def test_a_tarball_with_an_extra_top_folder_fails(engine, s3_image, s3_manifest, tmp_path):
@@ -164,6 +176,8 @@ def test_the_example_product_passes_every_check_and_batch_matches_real_time(engi
     assert report.failed == [], report.table()
     assert all(p.is_file() for p in report.paths.values())
     assert report.performance and report.batch["ok"]
+    # The replay uses what AWS's validation job would: ModelClientConfig cannot be set on it.
+    assert report.batch["profile"]["timeout_s"] == 600 and report.batch["profile"]["max_retries"] == 3
 
     # The replay's records equal the image's real-time answers for the same rows.
     source = manifest.validation.input

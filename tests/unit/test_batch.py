@@ -11,13 +11,15 @@ from validation.batch import Profile, RecordTooLarge, mini_batches, resolve_prof
 MIB = 1024 * 1024
 
 
-def packed(data: bytes, **profile):
-    p = Profile(content_type="text/csv", accept="text/csv", **profile)
+def packed(data: bytes, content_type="text/csv", **profile):
+    p = Profile(content_type=content_type, accept="text/csv", **profile)
     return [(b.body, b.records) for b in mini_batches(io.BytesIO(data), p)]
 
 
-def test_split_none_sends_the_whole_object_as_one_record():
-    assert packed(b"a\nb\nc\n", split_type="None") == [(b"a\nb\nc\n", 1)]
+def test_split_none_sends_the_whole_object_as_one_request_counting_its_records_by_type():
+    assert packed(b"a\nb\nc\n", split_type="None") == [(b"a\nb\nc\n", 3)]
+    assert packed(b'{"instances": [[1], [2]]}', content_type="application/json", split_type="None")[0][1] == 2
+    assert packed(b"\xff\xd8 a\n jpeg\n", content_type="image/jpeg", split_type="None")[0][1] == 1
 
 
 def test_single_record_sends_one_line_per_request_and_skips_blank_lines():
@@ -129,3 +131,24 @@ def test_replay_counts_fewer_output_records(tmp_path):
     result = batch.replay(tmp_path / "in.csv", tmp_path / "out", Profile("text/csv", "text/csv", split_type="Line"), send)
     assert result.ok and result.files[0].records_in == 3 and result.files[0].records_out == 2
 
+
+
+def test_a_mini_batch_that_takes_700_s_fails_as_awss_validation_job_would(tmp_path):
+    """The validation job cannot carry ModelClientConfig, so each request waits the API's default
+    600 s and is retried 3 times. The sender stands for a handler that needs 700 s on this
+    mini-batch: it answers only when given that long, and reports each wait it was given."""
+    (tmp_path / "in.csv").write_bytes(b"1\n2\n")
+    waits = []
+
+    def send(body, headers, timeout):
+        waits.append(timeout)
+        if timeout < 700:
+            return SimpleNamespace(status=None, body=b"", error=f"TimeoutError: timed out after {timeout:.0f} s", elapsed=timeout)
+        return SimpleNamespace(status=200, body=b"1\n2\n", error=None, elapsed=700)
+
+    profile = batch.resolve_profile({"ContentType": "text/csv", "SplitType": "Line"}, None)
+    assert (profile.timeout_s, profile.max_retries) == (600, 3)
+    result = batch.replay(tmp_path / "in.csv", tmp_path / "out", profile, send)
+    assert waits == [600, 600, 600, 600]  # the first try and 3 retries, 600 s each
+    assert not result.ok and "after 3 retries" in result.files[0].error and "timed out" in result.files[0].error
+    assert result.to_dict()["profile"]["timeout_s"] == 600

@@ -126,3 +126,22 @@ def test_an_early_413_is_read_over_both_channels_not_turned_into_a_hang(tmp_path
         assert time.monotonic() - started < 5
     finally:
         listener.close()
+
+
+def test_the_egress_recorder_answers_a_dns_query_with_loopback_and_records_it(capsys):
+    import socket
+    import struct
+
+    from validation import egress_recorder
+
+    query = struct.pack("!HHHHHH", 0xBEEF, 0x0100, 1, 0, 0, 0) + b"\x07weights\x07example\x03com\x00" + struct.pack("!HH", 1, 1)
+    reply = egress_recorder.answer(query)
+    assert reply[:2] == b"\xbe\xef" and struct.unpack("!H", reply[6:8])[0] == 1  # one answer
+    assert socket.inet_ntoa(reply[-4:]) == "127.0.0.1"
+    aaaa = query[:-4] + struct.pack("!HH", 28, 1)
+    assert struct.unpack("!H", egress_recorder.answer(aaaa)[6:8])[0] == 0  # no IPv6 answer
+    assert capsys.readouterr().out.splitlines() == ["mpkit-egress-dns weights.example.com 1",
+                                                    "mpkit-egress-dns weights.example.com 28"]
+    # Not egress: the namespace's own host name, and the names of loopback addresses.
+    assert egress_recorder.own(socket.gethostname()) and egress_recorder.own("1.0.0.127.in-addr.arpa")
+    assert not egress_recorder.own("weights.example.com")

@@ -357,3 +357,16 @@ def test_records_are_counted_as_batch_splitting_counts_them():
     assert first_record(b"1,2\n3,4\n", "text/csv") == b"1,2\n"
     assert first_record(b'{"instances": [[1, 2], [3, 4]]}', "application/json") == b'{"instances": [[1, 2]]}'
     assert first_record(b"[1, 2, 3]", "application/json") is None
+
+
+def test_json_validation_input_of_the_declared_shape_makes_bodies_of_any_size(tmp_path):
+    from validation.container_checks import ContainerRun
+
+    rows = tmp_path / "rows.json"
+    rows.write_text(json.dumps({"instances": [{"a": i, "b": "x" * 20} for i in range(7)]}))
+    run = ContainerRun.__new__(ContainerRun)  # only the body makers, no engine
+    run.rows, run.rows_media, run.instances = [], "application/json", json.loads(rows.read_text())["instances"]
+    for size in (1000, 100_000, 6 * 1024 * 1024 - 4096):
+        body = run.body_of(size)
+        assert len(body) <= size and len(body) > size * 0.9 and json.loads(body)["instances"][0] == {"a": 0, "b": "x" * 20}
+    assert len(json.loads(run.records_body(1000))["instances"]) == 1000

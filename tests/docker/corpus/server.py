@@ -7,7 +7,8 @@ answered five (so it starts, then misses SageMaker's 2 s). slow-invocation: a
 request over 1 MB takes 61 s. meter-errors: every answer to POST, errors included, carries the
 per-inference metering header. always-slow-ping: every /ping takes 3 s, so it never passes
 SageMaker's health check. early-413: a body over 6 MiB is answered 413 from its headers, and the
-connection closed without reading the body (as nginx and Flask do).
+connection closed without reading the body (as nginx and Flask do). crash-in-batch: starts
+for real-time, but exits at once when started as a transform job (SAGEMAKER_BATCH set).
 """
 
 import json
@@ -94,6 +95,8 @@ class Handler(BaseHTTPRequestHandler):
 if __name__ == "__main__":
     if sys.argv[1:2] != ["serve"]:
         sys.exit(64)
+    if MODE == "crash-in-batch" and os.environ.get("SAGEMAKER_BATCH"):
+        sys.exit("cannot start: a batch setting this server does not know")
     port = 8081 if MODE == "wrong-port" else int(os.environ.get("SAGEMAKER_BIND_TO_PORT", 8080))
     if MODE == "no-bind-port":
         port = 8080
