@@ -92,12 +92,22 @@ class Sidecar:
         attached = api.attach_socket(self._id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
         self._stream = getattr(attached, "_sock", attached)
         self._attached = attached
-        api.start(self._id)
         self._exited = threading.Event()
         self._stderr = b""
         self._pending: dict[int, Future] = {}
         self._next = 0
         self._lock = threading.Lock()
+        try:
+            api.start(self._id)
+        except docker.errors.APIError as exc:
+            # The target exited before the relay could join its namespace: every request says so
+            # at once, and the caller's wait sees the exit and reports it with the target's log.
+            self._socket_ok = False
+            self._stderr = f"the relay could not join the container (it had exited): {exc.explanation or exc}".encode()
+            self._exited.set()
+            with contextlib.suppress(docker.errors.APIError):
+                api.remove_container(self._id, force=True)
+            return
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -177,6 +187,9 @@ class Sidecar:
         if self._socket_usable():
             return self._pool.submit(self._over_socket, method, path, body, headers, timeout)
         future: Future = Future()
+        if self._exited.is_set():
+            future.set_result(Reply(None, error="the sidecar exited: " + self._stderr.decode(errors="replace")[-500:]))
+            return future
         with self._lock:
             self._next += 1
             rid = self._next

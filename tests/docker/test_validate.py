@@ -32,12 +32,15 @@ OURS = {  # our image, broken one way -> the checks that must fail
         "\"import urllib.request; urllib.request.urlopen('https://pypi.org/simple/requests/', timeout=2)\" || true\n"
         "exec /opt/venv/bin/python3 -m inference_image \"$@\"\n",
         ["no-downloads-at-start", "egress"]),
-    # Not Python, and no downloader the entry script names: only the egress recorder sees it.
-    "bash-tcp-at-start": (
+    # A shell entry point fetching weights, not from Python: curl where the image has it, else
+    # bash's own /dev/tcp (this base has no curl). The script names curl (no-downloads-at-start);
+    # only the egress recorder sees the lookup and the connection, whichever ran.
+    "shell-fetch-at-start": (
         'COPY start.sh /start.sh\nENTRYPOINT ["/start.sh"]\n',
-        "#!/bin/bash\n(exec 3<>/dev/tcp/weights.example.com/443) 2>/dev/null || true\n"
+        "#!/bin/bash\nif command -v curl >/dev/null; then curl -fsS -o /tmp/w.bin https://weights.example.com/w.bin || true\n"
+        "else (exec 3<>/dev/tcp/weights.example.com/443) 2>/dev/null || true; fi\n"
         "exec /opt/venv/bin/python3 -m inference_image \"$@\"\n",
-        ["egress"]),
+        ["no-downloads-at-start", "egress"]),
     "body-cap-5mb": ("ENV SAGEMAKER_MAX_PAYLOAD_IN_MB=5\n", None, ["payload-realtime"]),
     "shell-form-entrypoint": ("ENTRYPOINT /opt/venv/bin/python3 -m inference_image serve && true\n", None,
                               ["entrypoint-exec-form", "sigterm"]),
@@ -129,7 +132,7 @@ def test_our_image_broken_one_way_fails_its_checks(engine, s3_image, s3_manifest
     report = _validate(engine, s3_manifest, image, tmp_path, model_archive=Path(s3_image.model_tar))
     for check_id in checks:
         _fails_with(report, check_id)
-    if case == "bash-tcp-at-start":
+    if case == "shell-fetch-at-start":
         egress = next(c for c in report.checks if c.id == "egress")
         assert "any process: looked up weights.example.com" in egress.details, egress.details
 
@@ -200,3 +203,15 @@ def test_the_example_priced_per_inference_meters_every_answer_and_passes(engine,
     # answers; the 5 bad requests are not.
     assert metering.status == "pass" and metering.measured.startswith("18 of 23"), metering
     assert report.failed == [], report.table()
+
+
+def test_a_container_that_exits_at_once_is_a_start_failure_with_its_code_not_an_engine_error(engine, client_base, tmp_path):
+    """The relay joins the container's namespace; when the container is already gone, the engine
+    refuses the join. That must read as the container's own exit, with its code."""
+    from package.errors import ContainerError
+
+    image = _image(engine, tmp_path, "mpkit-corpus/exits-at-once:1", f'FROM {client_base}\nENTRYPOINT ["/bin/false"]\n')
+    for _ in range(3):
+        with engine.serve(image) as container:
+            with pytest.raises(ContainerError, match=r"exited \(code 1\)"):
+                container.wait_ready(20)
