@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from package.cli import main
 from package.manifest import ManifestError, load_manifest
@@ -148,3 +149,24 @@ def test_validate_and_publish_refuse_an_unknown_instance_type_at_exit_2_before_d
     assert code == 2, err
     assert "validation.instance_type: 'ml.m5.larg' is not a TransformInstanceType; did you mean ml.m5.large?" in err
     assert "fix: " in err and "Traceback" not in err
+
+
+def test_a_prebuilt_image_takes_the_place_of_the_model_section(tmp_path):
+    base = {"name": "my-server", "version": "1.0.0",
+            "serving": {"content_types": ["text/csv"], "accept_types": ["text/csv"]},
+            "instance_types": {"realtime": ["ml.m5.large"], "batch": ["ml.m5.large"]}}
+    path = tmp_path / "manifest.yaml"
+    path.write_text(yaml.safe_dump({**base, "image": {"ref": "my-registry/my-server:1"}}))
+    manifest = load_manifest(path)
+    assert manifest.image == "my-registry/my-server:1" and manifest.delivery == "image" and manifest.model.files == {}
+    path.write_text(yaml.safe_dump({**base, "image": {"ref": "x:1", "model_archive": "weights.tar.gz"}}))
+    manifest = load_manifest(path)
+    assert manifest.delivery == "s3" and manifest.prebuilt.model_archive == tmp_path / "weights.tar.gz"
+    with pytest.raises(ManifestError) as missing:
+        manifest.require_declared_files()
+    assert "image.model_archive: weights.tar.gz not found" in missing.value.problems[0]
+    both = _problems(tmp_path, yaml.safe_dump({**base, "image": {"ref": "x:1"},
+                                              "model": {"framework": "xgboost", "files": {"model": "m.ubj"}}}))
+    assert any("has no `model` section" in p and "fix: remove `model`" in p for p in both), both
+    neither = _problems(tmp_path, yaml.safe_dump(base))
+    assert any("'model' is a required property (or `image:` naming a prebuilt image)" in p for p in neither), neither
