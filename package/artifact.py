@@ -100,7 +100,7 @@ def pack_model(folder: Path, output: Path) -> str:
     return hashlib.sha256(output.read_bytes()).hexdigest()
 
 
-def extract_model(archive: str | Path, target: Path) -> Path:
+def extract_model(archive: str | Path, target: Path, scanned: untar.Scan | None = None) -> Path:
     """Unpack model.tar.gz into `target` as SageMaker unpacks it into /opt/ml/model (SM-HOST),
     refusing (untar.ArchiveUnsafe) whatever would land outside it, before writing anything."""
-    return untar.extract(Path(archive), target)
+    return untar.extract(Path(archive), target, scanned=scanned)

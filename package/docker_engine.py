@@ -32,7 +32,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from . import sidecar_relay
+from . import rules, sidecar_relay
 from .errors import BuildError, ContainerError, DockerUnavailable
 
 # The relay runs in the sidecar as source text: a real module of this package, linted and tested.
@@ -264,9 +264,9 @@ class ServingContainer:
         self.container.reload()
         return self.container.status == "running"
 
-    # A /ping that takes longer than this fails SageMaker's health check (SM-HOST); one that only
-    # ever answers that slowly will never pass it, so the wait stops after this many in a row.
-    PING_LIMIT_S = 2.0
+    # A /ping slower than the limit fails SageMaker's health check; one that only ever answers
+    # that slowly will never pass it, so the wait stops after this many in a row.
+    PING_LIMIT_S = rules.PING_TIMEOUT_S.value
     SLOW_PINGS = 3
 
     def wait_ready(self, timeout: float = 480) -> float:

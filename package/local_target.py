@@ -115,9 +115,9 @@ class LoopbackRegistry:
             return None
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while _running(pid) and time.monotonic() < deadline:
+        while pid_running(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _running(pid):
+        if pid_running(pid):
             os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         self.say(f"local target: stopped the registry (PID {pid}) that an interrupted run left serving {self.storage}")
@@ -134,7 +134,7 @@ class LoopbackRegistry:
         self.pid_file.unlink(missing_ok=True)
 
 
-def _running(pid: int) -> bool:
+def pid_running(pid: int) -> bool:
     """Alive and not a zombie (an orphan's exit is collected by whoever adopted it, maybe late)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

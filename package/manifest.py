@@ -48,7 +48,7 @@ def _positions(node, path=(), out=None) -> dict:
     return out
 
 
-def _dotted(path) -> str:
+def dotted(path) -> str:
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -277,10 +277,10 @@ class Manifest:
             if any(field_path[:len(part)] == part for part in skip):
                 continue
             if not path.exists():
-                problems.append(f"{self.where(*field_path)}: {_dotted(field_path)}: {path.name} not found ({path})\n"
+                problems.append(f"{self.where(*field_path)}: {dotted(field_path)}: {path.name} not found ({path})\n"
                                 f"    fix: write the file, or correct the path (relative to the manifest's folder, {self.root})")
             elif path.is_dir() and not any(p.is_file() and not p.name.startswith(".") for p in path.iterdir()):
-                problems.append(f"{self.where(*field_path)}: {_dotted(field_path)}: the folder {path} holds no files\n"
+                problems.append(f"{self.where(*field_path)}: {dotted(field_path)}: the folder {path} holds no files\n"
                                 "    fix: put the input files in it, or name one file")
         if problems:
             raise ManifestError(problems)
@@ -292,7 +292,7 @@ class Manifest:
             node = node[part]
         path = self.resolve(node)
         if not path.is_file():
-            raise ManifestError([f"{self.where(*field_path)}: {_dotted(field_path)}: file {node!r} not found ({path})"
+            raise ManifestError([f"{self.where(*field_path)}: {dotted(field_path)}: file {node!r} not found ({path})"
                                  f"\n    fix: write the file, or correct the path (relative to the manifest's folder, {self.root})"])
         return path
 
@@ -417,7 +417,7 @@ def _semantic_problems(data: dict, where) -> list[str]:
         if validation.get("accept") and validation["accept"] not in serving["accept_types"]:
             problems.append((("validation", "accept"), f"{validation['accept']!r} is not among serving.accept_types",
                              "add it to serving.accept_types, or use one of them"))
-    return [f"{where(*p)}: {_dotted(p)}: {message}\n    fix: {fix}" for p, message, fix in problems]
+    return [f"{where(*p)}: {dotted(p)}: {message}\n    fix: {fix}" for p, message, fix in problems]
 
 
 def _schema_problem(error, where) -> str:
@@ -430,26 +430,26 @@ def _schema_problem(error, where) -> str:
         for key in unknown:
             close = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean `{close[0]}`?" if close else f"the fields here are {', '.join(allowed)}"
-            lines.append(f"{where(*path, key)}: {_dotted(path + (key,))}: unknown field `{key}`; {hint}\n"
+            lines.append(f"{where(*path, key)}: {dotted(path + (key,))}: unknown field `{key}`; {hint}\n"
                          f"    fix: {'rename it to ' + repr(close[0]) if close else 'remove it'}")
         if lines:
             return "\n".join(lines)
     if error.validator == "enum":
         close = difflib.get_close_matches(str(error.instance), [str(v) for v in error.validator_value], n=1)
-        return (f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not one of "
+        return (f"{where(*path)}: {dotted(path)}: {error.instance!r} is not one of "
                 f"{', '.join(map(str, error.validator_value))}" + (f"; did you mean `{close[0]}`?" if close else "")
                 + f"\n    fix: {'change it to ' + repr(close[0]) if close else 'use one of the values listed'}")
     if error.validator == "required":
         also = " (or `image:` naming a prebuilt image)" if error.message.startswith("'model'") else ""
-        return (f"{where(*path)}: {_dotted(path)}: {error.message}{also}\n"
+        return (f"{where(*path)}: {dotted(path)}: {error.message}{also}\n"
                 "    fix: add it (manifest.schema.json describes each field)")
     if error.validator == "not" and error.validator_value == {"required": ["model"]}:
         return (f"{where('model')}: model: a manifest with `image:` (a prebuilt image) has no `model` section\n"
                 "    fix: remove `model` to validate the prebuilt image as it is, or remove `image` to let mpkit build")
     if error.validator == "pattern":
-        return (f"{where(*path)}: {_dotted(path)}: {error.instance!r} is not in the form this field takes "
+        return (f"{where(*path)}: {dotted(path)}: {error.instance!r} is not in the form this field takes "
                 f"({error.validator_value})\n    fix: {error.schema.get('description') or _field_help(error) or 'rewrite it in that form'}")
-    return f"{where(*path)}: {_dotted(path)}: {error.message}\n    fix: {_fix(error)}"
+    return f"{where(*path)}: {dotted(path)}: {error.message}\n    fix: {_fix(error)}"
 
 
 def _field_help(error) -> str:

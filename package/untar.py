@@ -101,10 +101,10 @@ def _member(member: tarfile.TarInfo, result: Scan, links: dict) -> None:
     if ".." in path.parts:
         result.problems.append(f"{name}: `..` in the path")
         return
-    too_long = [p for p in path.parts if len(p.encode()) > NAME_MAX]
-    if too_long or len(name.encode()) > PATH_MAX:
+    longest = max((len(p.encode()) for p in path.parts), default=0)
+    if longest > NAME_MAX or len(name.encode()) > PATH_MAX:
         result.problems.append(f"{name[:60]}...: a name too long for the file system "
-                               f"({max((len(p.encode()) for p in path.parts), default=0)} bytes in one part; at most {NAME_MAX})")
+                               f"({longest} bytes in one part; at most {NAME_MAX})")
         return
     if member.isdev() or member.isfifo():
         result.problems.append(f"{name}: device or fifo")
@@ -131,10 +131,12 @@ def _member(member: tarfile.TarInfo, result: Scan, links: dict) -> None:
         result.names.append("/".join(where))
 
 
-def extract(archive: Path, target: Path, max_bytes: int = rules.BATCH_VOLUME_BYTES.value) -> Path:
+def extract(archive: Path, target: Path, max_bytes: int = rules.BATCH_VOLUME_BYTES.value,
+            scanned: Scan | None = None) -> Path:
     """Unpack as SageMaker does into /opt/ml/model; ArchiveUnsafe, before anything is written,
-    for whatever `scan` finds or a folder without the room for it."""
-    found = scan(archive, max_bytes)
+    for whatever `scan` finds or a folder without the room for it. `scanned` is this archive's
+    scan when the caller already made it (the archive is then read once less)."""
+    found = scanned or scan(archive, max_bytes)
     if not found.ok:
         raise ArchiveUnsafe(found.problems)
     target.mkdir(parents=True, exist_ok=True)

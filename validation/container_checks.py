@@ -275,12 +275,12 @@ class ContainerRun:
             whole = sample.file.read_bytes()
             # The sample as given, and its first record alone: a server that drops or adds a record
             # is caught here, not only in the batch replay.
-            bodies = [(sample.file.name, whole)]
+            records = count_input_records(whole, content_type)
+            bodies = [(sample.file.name, whole, records)]
             one = first_record(whole, content_type)
-            if one is not None and (count_input_records(whole, content_type) or 0) > 1:
-                bodies.append((f"{sample.file.name}'s first record", one))
-            for label, body in bodies:
-                sent = count_input_records(body, content_type)
+            if one is not None and (records or 0) > 1:
+                bodies.append((f"{sample.file.name}'s first record", one, 1))
+            for label, body, sent in bodies:
                 for accept in self.accept_types:
                     tried += 1
                     reply = container.invoke(body, content_type, accept)

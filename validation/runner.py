@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from inference_image.contract import MODEL_SPEC_FILE
-from package import secrets
+from package import secrets, untar
 from package.artifact import extract_model
 from package.base_image import DEFAULT_BASE, resolve_base
 from package.build import build, build_dir
@@ -66,19 +66,19 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
 
     say("static checks: model archive, image configuration, downloads at start, secrets")
     with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:
-        model_dir, unpack_error = None, None
+        model_dir, unpacked = None, True
         if model_archive is None and manifest.delivery == "s3":
             model_archive = manifest.prebuilt.model_archive if manifest.prebuilt else build_dir(manifest) / "model.tar.gz"
         if model_archive is not None:
-            archive = archive_gate(manifest, Path(model_archive))
+            found = untar.scan(Path(model_archive))  # read once, for the checks and the unpack
+            archive = archive_gate(manifest, Path(model_archive), found)
             report.add(*archive)
-            if any(c.status == "fail" for c in archive):
-                unpack_error = "model-archive failed"
-            else:
+            unpacked = not any(c.status == "fail" for c in archive)
+            if unpacked:
                 try:
-                    model_dir = extract_model(model_archive, Path(tmp) / "model")
+                    model_dir = extract_model(model_archive, Path(tmp) / "model", scanned=found)
                 except ArchiveUnsafe as exc:  # e.g. no room here: the scan passed, the unpack did not
-                    unpack_error = str(exc)
+                    unpacked = False
                     report.add(check("model-archive-unpack", "the archive unpacks into a folder", "SM-HOST", False,
                                      str(exc), "unpacked", "free the space it needs, or make the archive smaller",
                                      exc.problems))
@@ -93,9 +93,9 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
         report.add(static_checks.downloads_check(argv, scripts))
         report.add(secrets_gate(engine, image, context))
 
-        if unpack_error is not None:
+        if not unpacked:
             # Never a pass with checks left out: the container checks that could not run fail.
-            say(f"the model archive cannot be unpacked safely ({unpack_error}); the container checks cannot run")
+            say("the model archive cannot be unpacked safely (the report says why); the container checks cannot run")
             report.add(check("container-checks", "the container checks ran (the image serving the model)", "SM-HOST",
                              False, "not run: the model archive could not be unpacked", "run",
                              "fix the model archive (see model-archive); every container check then runs"))
@@ -112,11 +112,11 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
     return report
 
 
-def archive_gate(manifest: Manifest, archive: Path) -> list:
+def archive_gate(manifest: Manifest, archive: Path, found: untar.Scan | None = None) -> list:
     """The model archive's checks, which no flag skips (publish --skip-validate runs them too)."""
-    if manifest.prebuilt:  # the image's own layout: only SageMaker's rules for unpacking apply
-        return static_checks.archive_checks(archive, [])
-    return static_checks.archive_checks(archive, [MODEL_SPEC_FILE, *[p.name for p in manifest.model.files.values()]])
+    # A prebuilt image's archive is in its own layout: only SageMaker's rules for unpacking apply.
+    expected = [] if manifest.prebuilt else [MODEL_SPEC_FILE, *[p.name for p in manifest.model.files.values()]]
+    return static_checks.archive_checks(archive, expected, found)
 
 
 def secrets_gate(engine, image: str, context: Path | None) -> Check:

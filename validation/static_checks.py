@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from package import rules, secrets, untar
+from package.manifest import dotted
 from package.report import Check, check
 
 MEDIA = re.compile(r"^[a-zA-Z0-9][-\w.+]*/[-\w.+]+$")
@@ -20,6 +21,11 @@ DOWNLOADERS = re.compile(r"\b(pip3?|conda|mamba|apt-get|apt|yum|dnf|apk|curl|wge
 # Files the distribution and the Python packages own: scanned by name, not by content.
 SYSTEM_PREFIXES = ("usr/", "lib/", "lib64/", "bin/", "sbin/", "etc/ssl/", "var/lib/dpkg/", "var/cache/", "opt/venv/lib/",
                    "proc/", "sys/", "dev/")
+
+
+def packaged(rel: str) -> bool:
+    """A file of the distribution's or of an installed Python package (wherever its venv is)."""
+    return rel.startswith(SYSTEM_PREFIXES) or "/site-packages/" in rel or "/dist-packages/" in rel
 
 
 @lru_cache(maxsize=None)
@@ -63,7 +69,7 @@ def manifest_checks(manifest) -> list[Check]:
     media += [(("serving", "accept_types", i), m) for i, m in enumerate(serving.accept_types)]
     if validation:
         media += [(("validation", key), getattr(validation, key)) for key in ("content_type", "accept")]
-    malformed = [f"{where(*path)}: {'.'.join(map(str, path))}: {m!r} is not a type/subtype media type"
+    malformed = [f"{where(*path)}: {dotted(path)}: {m!r} is not a type/subtype media type"
                  for path, m in media if m and not MEDIA.match(m)]
     out.append(check("content-type-format", "content types are well-formed type/subtype values", "API", not malformed,
                      f"{len(malformed)} malformed", "type/subtype", "write them as e.g. text/csv", malformed))
@@ -77,7 +83,7 @@ def manifest_checks(manifest) -> list[Check]:
     concurrency = validation.max_concurrent_transforms or 1
 
     def limited(id, rule, ok, measured, limit, field_path, what, hint):
-        located = [] if ok else [f"{where(*field_path)}: {'.'.join(field_path)}: {what}"]
+        located = [] if ok else [f"{where(*field_path)}: {dotted(field_path)}: {what}"]
         return check(id, rule.text, rule.source, ok, measured, limit, hint, located)
 
     out.append(limited("batch-payload", rules.BATCH_PAYLOAD_MB, payload <= rules.BATCH_PAYLOAD_MB.value, payload,
@@ -139,10 +145,11 @@ def manifest_errors(manifest) -> list[str]:
 MANY_FILES = 10_000
 
 
-def archive_checks(archive: Path, expected: list[str]) -> list[Check]:
+def archive_checks(archive: Path, expected: list[str], found: untar.Scan | None = None) -> list[Check]:
     """model.tar.gz: unpackable as SageMaker unpacks it (read once as a stream, nothing written;
-    see package/untar.py), within the batch volume, with the files at the archive root."""
-    found = untar.scan(archive)
+    see package/untar.py), within the batch volume, with the files at the archive root. `found`
+    is the archive's scan when the caller made it to unpack the archive next."""
+    found = found or untar.scan(archive)
     problems = list(found.problems)
     if found.ok:
         files = set(found.names)
@@ -228,7 +235,7 @@ def secrets_check(files) -> Check:
     def streams():
         for path, content in files:
             rel = path.split(": ", 1)[-1].lstrip("/")
-            if content is None and (rel.startswith(SYSTEM_PREFIXES) or "/site-packages/" in rel or "/dist-packages/" in rel):
+            if content is None and packaged(rel):
                 continue  # the distribution's and the Python packages' own files
             yield path, io.BytesIO(content) if isinstance(content, bytes) else content
 
@@ -246,8 +253,7 @@ def image_files(tar_stream):
             if not member.isfile():
                 continue
             name = member.name.lstrip("./")
-            packaged = name.startswith(SYSTEM_PREFIXES) or "/site-packages/" in name or "/dist-packages/" in name
-            yield "/" + name, None if packaged else tar.extractfile(member)
+            yield "/" + name, None if packaged(name) else tar.extractfile(member)
 
 
 def read_stream(chunks) -> io.RawIOBase:

@@ -18,7 +18,7 @@ from botocore.validate import validate_parameters
 
 from package.aws import Aws, Target
 from package.errors import AwsError, PublishRefused
-from package.local_target import CREDENTIALS, LocalMode, LoopbackRegistry, seed_role
+from package.local_target import CREDENTIALS, LocalMode, LoopbackRegistry, pid_running, seed_role
 from package.manifest import ManifestError, load_manifest
 from package.publish_modes import DryRun
 from package.publish_record import PublishRecord
@@ -322,13 +322,6 @@ def _killed_after_the_registry_started(path: Path) -> int:
     return json.loads(pid_file.read_text())["pid"]
 
 
-def _running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_local_target_keeps_its_state_between_runs_and_status_reads_it(product, tmp_path, baked):
     """`mpkit publish --local` killed once its registry runs, then run to the end: the orphaned
     registry is reaped and the publish carries on. A second run starts a fresh emulator, replays
@@ -337,12 +330,12 @@ def test_local_target_keeps_its_state_between_runs_and_status_reads_it(product, 
     path = variant(product, tmp_path / "p")
     orphan = _killed_after_the_registry_started(path)
     try:
-        assert _running(orphan)
+        assert pid_running(orphan)
         first = cli("publish", "--manifest", str(path), "--local", "--skip-validate", "--json")
         assert first.returncode == 0, first.stderr
-        assert f"stopped the registry (PID {orphan})" in first.stderr and not _running(orphan)
+        assert f"stopped the registry (PID {orphan})" in first.stderr and not pid_running(orphan)
     finally:
-        if _running(orphan):
+        if pid_running(orphan):
             os.kill(orphan, 9)
     created = json.loads(first.stdout)
     assert created["arn"].endswith(":model-package/diabetes-progression-1-0-0") and not created["nothing_to_do"]

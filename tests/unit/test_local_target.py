@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from package.local_target import LoopbackRegistry, is_mutating, keep_mutating
+from package.local_target import LoopbackRegistry, is_mutating, keep_mutating, pid_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,13 +61,6 @@ os.kill(os.getpid(), signal.SIGKILL)  # as a CI runner's cancel or the OOM kille
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_a_registry_left_by_a_killed_run_is_reaped_by_the_next(tmp_path):
     storage = tmp_path / "local" / "registry"
     run = subprocess.run([sys.executable, "-c", KILLED_RUN, str(storage)], capture_output=True, text=True, cwd=ROOT,
@@ -75,21 +68,21 @@ def test_a_registry_left_by_a_killed_run_is_reaped_by_the_next(tmp_path):
     assert run.returncode == -signal.SIGKILL, run.stderr
     orphan = int(run.stdout.split()[0])
     try:
-        assert _alive(orphan), "the registry runs in its own session and outlives the killed run"
+        assert pid_running(orphan), "the registry runs in its own session and outlives the killed run"
         said = []
         registry = LoopbackRegistry(storage, say=said.append).start()
         try:
             deadline = time.monotonic() + 10
-            while _alive(orphan) and time.monotonic() < deadline:
+            while pid_running(orphan) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert not _alive(orphan)
+            assert not pid_running(orphan)
             assert said and f"PID {orphan}" in said[0]
             assert json.loads((storage.parent / "registry.pid").read_text())["pid"] == registry.process.pid
         finally:
             registry.stop()
         assert not (storage.parent / "registry.pid").exists()
     finally:
-        if _alive(orphan):
+        if pid_running(orphan):
             os.kill(orphan, signal.SIGKILL)
 
 

@@ -73,18 +73,23 @@ def test_a_batch_strategy_without_a_split_type(tmp_path):
     assert _failed(static_checks.manifest_checks(manifest)) == ["batch-strategy-split"]
 
 
-def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] | None = None):
-    links = links or {}
-    path = tmp_path / "model.tar.gz"
+def _tar(tmp_path, members: dict[str, bytes], links: dict[str, str] | None = None, after: dict[str, bytes] | None = None,
+         name: str = "model.tar.gz"):
+    """An archive of `members`, then symbolic `links` (name -> target), then the `after` members."""
+    path = tmp_path / name
     with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in links.items():
-            info = tarfile.TarInfo(name)
+        def files(entries):
+            for member, data in entries.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+        files(members)
+        for member, target in (links or {}).items():
+            info = tarfile.TarInfo(member)
             info.type, info.linkname = tarfile.SYMTYPE, target
             tar.addfile(info)
+        files(after or {})
     return path
 
 
@@ -125,20 +130,7 @@ GOOD = {"mpkit-model.json": b"{}", "model.ubj": b"x"}
 def _chain(tmp_path) -> Path:
     """Each link stays inside on its own (`a/b -> ..` is the root, seen from a folder `a`), but `a`
     is a link to the root, so `a/b` is a link to the root's parent."""
-    path = tmp_path / "chain.tar.gz"
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in GOOD.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in (("a", "."), ("a/b", "..")):
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-        info = tarfile.TarInfo("a/b/escaped.txt")
-        info.size = 1
-        tar.addfile(info, io.BytesIO(b"x"))
-    return path
+    return _tar(tmp_path, GOOD, {"a": ".", "a/b": ".."}, after={"a/b/escaped.txt": b"x"}, name="chain.tar.gz")
 
 
 def _long_name(tmp_path) -> Path:
