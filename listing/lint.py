@@ -109,6 +109,7 @@ def lint(folder: Path) -> list[Check]:
     checks.append(check("listing-no-placeholders", "no template or placeholder text is left in the listing", "MP-REQ",
                         not left, f"{len(left)} found", "none", "replace each with the product's own words", left))
 
+    checks.append(_feature_descriptions_check(folder, items.get("changeset")))
     checks.append(_notebook_check(folder, items.get("notebook")))
     checks.append(_changeset_check(folder, items.get("changeset")))
     return checks
@@ -136,6 +137,23 @@ def _notebook_check(folder: Path, name: str | None) -> Check:
             problems.append(f"not a valid notebook: {exc}")
     return check("listing-notebook", rule, "MP-REQ", not problems, "; ".join(problems) or "ok", "valid",
                  "re-run `mpkit listing` to write the notebook", problems)
+
+
+def _feature_descriptions_check(folder: Path, name: str | None) -> Check:
+    """A feature with no description reaches buyers as its name and type alone ("age (number)")."""
+    bare = []
+    path = folder / (name or "")
+    if name and path.is_file():
+        for change in json.loads(path.read_text()).get("ChangeSet") or []:
+            for option in (change.get("DetailsDocument") or {}).get("DeliveryOptions") or []:
+                inner = option.get("Details", {}).get("SageMakerModelPackageDeliveryOptionDetails", {})
+                for p in inner.get("InputProperties", {}).get("Parameters") or []:
+                    if cs.is_bare(p.get("Name", ""), p.get("Description")):
+                        bare.append(p.get("Name"))
+    return check("listing-feature-descriptions", "every input feature has a description buyers can act on", "MP-REQ",
+                 not bare, f"{len(bare)} without", "none",
+                 "add description: to each feature in the manifest's model.features (what it is, its unit)",
+                 [f"{n}: no description" for n in bare])
 
 
 def _changeset_check(folder: Path, name: str | None) -> Check:

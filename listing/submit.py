@@ -10,6 +10,8 @@ import json
 from package.errors import AwsError, ConfigurationError, ListingRejected
 from package.polling import poll_until
 
+from .catalog import errors_of, explain
+
 TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
 
 
@@ -46,8 +48,4 @@ def _wait(aws, change_set_id: str, *, timeout: float, poll: float, say) -> dict:
 
 
 def _errors(described: dict) -> list[str]:
-    lines = []
-    for change in described.get("ChangeSet") or []:
-        for error in change.get("ErrorDetailList") or []:
-            lines.append(f"{change.get('ChangeType')}: {error.get('ErrorCode')}: {error.get('ErrorMessage')}")
-    return lines
+    return explain(errors_of(described))

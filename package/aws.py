@@ -70,6 +70,7 @@ class Aws:
     def call(self, service: str, operation: str, **params):
         """One API call; AWS's error becomes an AwsError that names the call and keeps AWS's code."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.parsers import ResponseParserError
 
         try:
             return getattr(self.client(service), operation)(**params)
@@ -81,6 +82,7 @@ class Aws:
             error = exc.response.get("Error", {})
             raise AwsError(f"{service}.{operation}: {error.get('Code')}: {error.get('Message')}",
                            code=error.get("Code", ""), operation=operation) from exc
-        except BotoCoreError as exc:
-            raise AwsError(f"{service}.{operation}: {exc}", code=type(exc).__name__, operation=operation) from exc
+        except (BotoCoreError, ResponseParserError) as exc:  # an answer that is not the API's (an emulator's gap)
+            raise AwsError(f"{service}.{operation}: {str(exc).splitlines()[0]}", code=type(exc).__name__,
+                           operation=operation) from exc
 

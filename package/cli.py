@@ -243,10 +243,11 @@ def cmd_listing(args) -> int:
 
     manifest = load_manifest(args.manifest)
     submit_to = Target(profile=args.profile, endpoint_url=args.endpoint_url) if args.submit else None
+    measure_on = Target(profile=args.profile, endpoint_url=args.endpoint_url) if args.measure_on_aws else None
     run = make_listing(manifest, target=_target_name(args), record=Path(args.record) if args.record else None,
                        report=Path(args.report) if args.report else None,
                        output=Path(args.output) if args.output else None, image=args.image, submit_to=submit_to,
-                       apply=args.apply, say=_say(args))
+                       apply=args.apply, measure_on=measure_on, role=args.role, say=_say(args))
     result = run.result
     if args.json:
         print(json.dumps(run.to_dict(), indent=1, default=str))
@@ -266,6 +267,76 @@ def cmd_listing(args) -> int:
         if args.submit:
             print("not submitted: the lint failed", file=sys.stderr)
         return 9
+    return 0
+
+
+def cmd_release(args) -> int:
+    from listing.release import release
+
+    from .aws import Aws, Target
+    from .docker_engine import Engine
+    from .local_target import LocalMode
+    from .publish_modes import AwsMode
+    from .publish_record import PublishRecord
+    from .publisher import Publisher
+
+    manifest = load_manifest(args.manifest)
+    name = _target_name(args)
+    say = _say(args)
+
+    def run(aws, credentials=None, local=False):
+        catalog_url = args.catalog_endpoint_url or (None if local else args.endpoint_url)
+        catalog = None if local and not catalog_url else Aws(Target(region="us-east-1", profile=args.profile,
+                                                                     endpoint_url=catalog_url, credentials=credentials))
+
+        def publish():
+            from .preflight import require_publishable
+
+            require_publishable(manifest)
+            record = PublishRecord.load(Path(args.record) if args.record else
+                                        PublishRecord.path_for(manifest.root, manifest.package_name, name))
+            Publisher(manifest, aws, Engine(), record, report_dir=Path(args.report_dir),
+                      mode=LocalMode() if local else AwsMode(), wait_timeout=args.wait_timeout,
+                      show_progress=not args.json, say=say).run()
+            return record
+
+        return release(manifest, target=name, aws=aws, catalog_aws=catalog, dry_run=args.dry_run, apply=args.apply,
+                       restrict=args.restrict, create_access_role=args.create_access_role, publish=publish,
+                       listing_folder=Path(args.listing) if args.listing else None,
+                       record_path=Path(args.record) if args.record else None, wait_timeout=args.wait_timeout, say=say)
+
+    if args.dry_run:  # no target is started and nothing that changes anything is called
+        aws = None
+        if not args.local:
+            try:
+                aws = Aws(Target(region=args.region or manifest.publish.region, profile=args.profile,
+                                 endpoint_url=args.endpoint_url))
+            except ConfigurationError as exc:  # no Region configured: the plan says what it assumed
+                say(f"(dry run) {exc}; planning without AWS")
+        result = run(aws, local=args.local)
+    else:
+        with _target(args, manifest) as target:
+            result = run(Aws(target), credentials=target.credentials, local=target.local)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1, default=str))
+        return 0
+    state = "dry run: nothing was sent" if result.dry_run else (
+        "applied" if result.apply else "validated by AWS Marketplace; nothing changed (add --apply to apply)")
+    print(f"\nrelease of {result.product} {result.version} ({name} target): {state}")
+    print(f"  package: {result.package_arn}")
+    if result.product_id:
+        print(f"  product: {result.product_id}, offer: {result.offer_id or '(none yet)'}")
+    print(result.table())
+    for sent in result.sent:
+        print(f"  sent {sent['key']} ({sent['intent']}): change set {sent['id']} {sent['status']}")
+    for note in result.notes:
+        print(f"  note: {note}")
+    if result.problems:
+        print("a real release refuses these (exit 2):")
+        for problem in result.problems:
+            print(f"  {problem}")
+    if result.apply and result.product_id and not manifest.listing.product_id:
+        print(f"set listing.product_id: {result.product_id} in the manifest, so a run without this record finds it")
     return 0
 
 
@@ -370,6 +441,7 @@ seller, from CI (the workflow `mpkit init` writes):
   mpkit publish --no-wait              build, validate, push by digest, upload, CreateModelPackage
   mpkit status --wait                  SageMaker's validation of the package, item by item
   mpkit listing                        the listing folder and its change set for the Catalog API
+  mpkit release --apply                the product, its offer and pricing, this version: on Marketplace
 
 buyer, subscribed, in the ARN's Region:
   mpkit deploy / invoke / transform / teardown
@@ -487,8 +559,33 @@ def parser() -> argparse.ArgumentParser:
     li.add_argument("--image", help="image that answers the samples (default: mpkit/NAME:VERSION)")
     li.add_argument("--submit", action="store_true", help="send the change set to the Catalog API with Intent=VALIDATE")
     li.add_argument("--apply", action="store_true", help="with --submit: apply the change set once it validates")
-    li.add_argument("--profile", help="AWS profile for --submit")
+    li.add_argument("--measure-on-aws", action="store_true", help="deploy the published package on the recommended "
+                    "real-time instance type, measure latency and throughput with the samples, delete it (always), and "
+                    "put the figures in the description (billed: the endpoint runs for a few minutes)")
+    li.add_argument("--role", help="with --measure-on-aws: the execution role SageMaker assumes (default: validation.role)")
+    li.add_argument("--profile", help="AWS profile for --submit and --measure-on-aws")
     li.add_argument("--endpoint-url", help="an emulator's URL instead of AWS (tests)")
+
+    re_ = command("release", "put the published package on AWS Marketplace: product, offer, pricing and this version "
+                  "(a first release), or this version added to the product; VALIDATE, then APPLY with --apply",
+                  cmd_release,
+                  "mpkit release --dry-run                           # every change set it would send\n"
+                  "mpkit release --create-access-role --apply        # validate, then apply; re-run carries on\n"
+                  "mpkit release --restrict 1.0.0 --apply            # no new subscribers for an old version")
+    aws_options(re_, registry=False)
+    re_.add_argument("--catalog-endpoint-url", help="a Catalog API emulator's URL instead of AWS's (tests)")
+    re_.add_argument("--dry-run", action="store_true", help="print the change sets (StartChangeSet requests, in order) "
+                     "and send nothing; needs no credentials")
+    re_.add_argument("--apply", action="store_true", help="apply each change set once AWS Marketplace validated it "
+                     "(default: VALIDATE only, which changes nothing)")
+    re_.add_argument("--restrict", metavar="VERSION", help="restrict an old version: no new subscribers; existing ones "
+                     "keep it, and you support them for 90 days")
+    re_.add_argument("--create-access-role", action="store_true", help="create or repair the access role "
+                     "(listing.access_role_arn): trusts assets.marketplace.amazonaws.com, reads the product's packages")
+    re_.add_argument("--report-dir", default="reports", help="validate's reports, when the package must be published "
+                     "first (default: reports)")
+    re_.add_argument("--listing", help="the listing folder `mpkit listing` wrote (default: build/NAME/listing)")
+    re_.add_argument("--record", help="the publish record (default: .mpkit/publish/<target>/<package>.json)")
 
     def buyer_options(c, record=True):
         c.add_argument("--region", help="AWS Region (default: the AWS configuration's)")

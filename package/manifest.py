@@ -132,10 +132,22 @@ class Pricing:
     reports each 2xx answer's records in the metering header."""
 
     model: str | None = None  # free | hourly | inference; None: not declared
+    realtime: float | dict | None = None  # hourly: one price, or instance type -> USD per hour
+    batch: float | dict | None = None
+    inference: float | None = None  # inference: USD per inference
+    free_trial_days: int | None = None
 
     @property
     def metered(self) -> bool:
         return self.model == "inference"
+
+    def hourly_rate(self, side: str, instance_type: str) -> float | None:
+        """The hourly price of `instance_type` for real-time (`realtime`) or batch use; None when
+        the manifest names none for it."""
+        rates = getattr(self, side)
+        if isinstance(rates, dict):
+            return rates.get(instance_type)
+        return rates
 
 
 @dataclass(frozen=True)
@@ -191,10 +203,29 @@ class Listing:
     access_role_arn: str
     sample_notebook_url: str | None = None
     product_id: str | None = None
-    release_notes: str | None = None
+    release_notes: str | dict | None = None  # one text, or version -> text
     recommended_realtime: str | None = None  # default: the first real-time instance type
     recommended_batch: str | None = None  # default: the first batch instance type
     model_package_arns: dict = field(default_factory=dict)  # Region -> ARN
+    # The product's page and offer (`mpkit release`).
+    title: str | None = None
+    short_description: str | None = None
+    long_description: str | None = None
+    highlights: tuple = ()
+    keywords: tuple = ()
+    categories: tuple = ()
+    logo_url: str | None = None
+    support: str | None = None
+    refund_policy: str | None = None
+    eula: str | None = None  # "standard" or an https URL
+    test_accounts: tuple = ()
+    offer_id: str | None = None
+
+    def notes_for(self, version: str) -> str | None:
+        """This version's release notes, when the manifest gives them."""
+        if isinstance(self.release_notes, dict):
+            return self.release_notes.get(version)
+        return self.release_notes
 
 
 @dataclass(frozen=True)
@@ -349,7 +380,7 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
             default_accept=default_accept(serving["accept_types"], serving.get("default_accept")),
             max_payload_mb=serving.get("max_payload_mb", DEFAULT_MAX_PAYLOAD_MB), timeout_s=serving.get("timeout_s"),
             workers=workers if isinstance(workers, int) else None),
-        pricing=Pricing(model=(data.get("pricing") or {}).get("model")),
+        pricing=Pricing(**{k: v for k, v in (data.get("pricing") or {}).items()}),
         runtime=RuntimeSection(python=str(runtime["python"]) if runtime.get("python") else None,
                                packages={str(k): str(v) for k, v in (runtime.get("packages") or {}).items()},
                                requirements=resolve(runtime.get("requirements"))),
@@ -370,7 +401,13 @@ def _sections(path: Path, data: dict, lines: dict) -> Manifest:
             repository_url=listing["repository_url"], access_role_arn=listing["access_role_arn"],
             sample_notebook_url=listing.get("sample_notebook_url"), product_id=listing.get("product_id"),
             release_notes=listing.get("release_notes"), recommended_realtime=recommended.get("realtime"),
-            recommended_batch=recommended.get("batch"), model_package_arns=dict(listing.get("model_package_arns") or {})),
+            recommended_batch=recommended.get("batch"), model_package_arns=dict(listing.get("model_package_arns") or {}),
+            title=listing.get("title"), short_description=listing.get("short_description"),
+            long_description=listing.get("long_description"), highlights=tuple(listing.get("highlights") or ()),
+            keywords=tuple(listing.get("keywords") or ()), categories=tuple(listing.get("categories") or ()),
+            logo_url=listing.get("logo_url"), support=listing.get("support"), refund_policy=listing.get("refund_policy"),
+            eula=listing.get("eula"), test_accounts=tuple(listing.get("test_accounts") or ()),
+            offer_id=listing.get("offer_id")),
         samples=tuple(Sample(resolve(s["file"]), s["content_type"], s.get("accept")) for s in data.get("samples", [])),
         _raw=data,
         prebuilt=prebuilt,

@@ -101,6 +101,17 @@ class PackageStep(Step):
     existing: bool = False  # found published with the same inputs
 
 
+@dataclass(frozen=True)
+class ReleaseStep(Step):
+    """This version released on AWS Marketplace (`mpkit release --apply`); the product's own
+    record is listing/release_record.py."""
+    name: ClassVar[str] = "release"
+    product_id: str | None = None
+    offer_id: str | None = None
+    delivery_option_id: str | None = None
+    change_set_id: str | None = None
+
+
 class PublishRecord:
     def __init__(self, path: Path, data: dict | None = None, persist: bool = True):
         self.path = path
@@ -158,6 +169,10 @@ class PublishRecord:
     @property
     def package(self) -> PackageStep:
         return self._step(PackageStep)
+
+    @property
+    def release(self) -> ReleaseStep:
+        return self._step(ReleaseStep)
 
     def upload(self, label: str) -> UploadStep:
         return UploadStep.from_dict(self._data["steps"].get(label))

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+DELETE = object()  # write_manifest(..., **{"a.b": DELETE}) removes the field
 
 
 def write_manifest(folder: Path, **changes) -> Path:
@@ -18,7 +19,10 @@ def write_manifest(folder: Path, **changes) -> Path:
         *parents, last = dotted.split(".")
         for part in parents:
             node = node[part]
-        node[last] = value
+        if value is DELETE:
+            node.pop(last, None)
+        else:
+            node[last] = value
     path = folder / "manifest.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path

@@ -152,3 +152,40 @@ def test_validate_lints_a_listing_folder(listing_folder, manifest, engine, tmp_p
     failed = {c.id for c in report.failed}
     assert "listing-no-placeholders" in failed and "image" in failed
     assert {c.id for c in report.checks} >= {"listing-required-items", "listing-changeset", "listing-notebook"}
+
+
+def test_release_puts_the_real_listing_on_the_catalog(listing_folder, manifest, published, moto_url, tmp_path,
+                                                      monkeypatch, capsys):
+    """`mpkit release --apply` from the listing the image answered, against moto and the Catalog
+    emulator: the product, its offer, the pricing of every supported type and this version."""
+    from tests.catalog_emulator import CatalogEmulator
+
+    arn, record = published
+    folder = tmp_path / "product"
+    folder.mkdir()
+    (folder / "manifest.yaml").write_text(manifest.path.read_text())
+    (folder / "example").symlink_to(manifest.root / "example")
+    client(moto_url, "iam").create_role(RoleName="mpkit-marketplace-access", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "assets.marketplace.amazonaws.com"}}]}))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", CREDENTIALS[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", CREDENTIALS[1])
+    catalog = CatalogEmulator(aws_endpoint=moto_url)
+    try:
+        common = ["release", "--manifest", str(folder / "manifest.yaml"), "--listing", str(listing_folder),
+                  "--record", str(record), "--endpoint-url", moto_url, "--catalog-endpoint-url", catalog.url,
+                  "--region", REGION, "--json"]
+        assert main([*common, "--create-access-role", "--apply"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert [s["intent"] for s in result["sent"]] == ["VALIDATE", "APPLY"]
+        [product], [offer] = catalog.products(), catalog.offers()
+        option = product["details"]["Versions"][0]
+        assert option["VersionTitle"] == manifest.version and option["Sources"][0]["ModelPackageArn"] == arn
+        usage = option["DeliveryOptions"][0]["Instructions"]["Usage"]
+        assert usage == (listing_folder / "USAGE.md").read_text()  # the listing folder's own words
+        priced = {c["DimensionKey"] for c in offer["details"]["Terms"][0]["RateCards"][0]["RateCard"]}
+        assert priced >= {f"{t}.m.i.r" for t in manifest.instance_types.realtime}
+        assert main(common) == 0  # a re-run: nothing to send
+        assert json.loads(capsys.readouterr().out)["change_sets"] == []
+    finally:
+        catalog.close()

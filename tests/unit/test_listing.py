@@ -161,6 +161,16 @@ def test_lint_fails_on_usage_text_over_ten_thousand_characters(written):
     assert _failed(folder) == {"listing-usage-length"}
 
 
+def test_lint_fails_on_a_feature_without_description(manifest, tmp_path):
+    features = tuple(dataclasses.replace(f, description=None) if f.name == "bmi" else f for f in manifest.model.features)
+    bare = dataclasses.replace(manifest, model=dataclasses.replace(manifest.model, features=features))
+    folder = tmp_path / "listing"
+    result = write_documents(_sources(bare, tmp_path), _samples(bare, folder), folder)
+    failed = next(c for c in result.checks if c.id == "listing-feature-descriptions")
+    assert failed.status == "fail" and failed.details == ["bmi: no description"]
+    assert _failed(folder) == {"listing-feature-descriptions"}
+
+
 def test_lint_fails_on_a_sample_that_does_not_parse_as_its_type(written):
     folder, _ = written
     (folder / "samples" / "realtime" / "output-json.json").write_text("{not json")
@@ -257,3 +267,15 @@ def test_the_framework_is_named_as_the_image_loads_it():
     assert framework_label(model("pipeline", featurizer="f.joblib", predictor="m.joblib")) \
         == "scikit-learn featurizer + scikit-learn predictor"
     assert framework_label(model("xgboost", model="m.json")) == "XGBoost"
+
+
+def test_the_description_carries_figures_measured_on_aws_only_when_they_were(manifest, tmp_path):
+    from listing.description import render
+
+    local = render(_sources(manifest, tmp_path))
+    assert "Measured by `mpkit validate` on 2 CPUs" in local and "Amazon SageMaker in" not in local
+    rows = ({"instance_type": "ml.m5.large", "content_type": "text/csv", "bytes": 52, "p50_ms": 6.2, "p99_ms": 9.9,
+             "requests_per_s": 310.0, "concurrency": 4},)
+    measured = render(dataclasses.replace(_sources(manifest, tmp_path), aws_performance=rows))
+    assert "Measured on Amazon SageMaker in us-east-1 by `mpkit listing --measure-on-aws`" in measured
+    assert "| ml.m5.large | text/csv | 52 B | 6.2 ms | 9.9 ms | 310.0 (4) |" in measured
