@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from validation.container_checks import instance_vcpus
 
+from .measure import rows_markdown
+
 DESCRIPTION = "DESCRIPTION.md"
 
 
@@ -53,6 +55,7 @@ def render(sources) -> str:
              f"Measured by `mpkit validate` on {machine_label(machine)}: the image run with networking off, "
              "requests sent from inside its network namespace, CSV bodies.", "",
              *performance_rows(report["performance"]), "",
+             *_aws_section(sources),
              f"Recommended instance types: real-time `{recommended['realtime']}`"
              + (f" ({vcpus} vCPUs)" if vcpus else "") + f", batch transform `{recommended['batch']}`. "
              f"Supported: real-time {', '.join(manifest.instance_types.realtime)}; batch "
@@ -60,6 +63,16 @@ def render(sources) -> str:
              "the endpoint it deploys.", "",
              f"Framework: {framework}. Runs with no network access.", ""]
     return "\n".join(parts)
+
+
+def _aws_section(sources) -> list[str]:
+    if not sources.aws_performance:
+        return []
+    types = sorted({r["instance_type"] for r in sources.aws_performance})
+    return [f"Measured on Amazon SageMaker in {sources.region} by `mpkit listing --measure-on-aws`: the published "
+            f"package deployed as a buyer deploys it on {', '.join(types)}, the samples sent with InvokeEndpoint; "
+            "the latencies include the network between the caller and SageMaker.", "",
+            *rows_markdown(list(sources.aws_performance)), ""]
 
 
 def _size(n: int) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from package.docker_engine import Engine
 from package.manifest import Manifest
 from package.publish_record import PublishRecord
 
+from .measure import measure
 from .sources import gather
 from .submit import submit
 from .writer import ListingResult, write_listing
@@ -41,12 +43,22 @@ def default_folder(manifest: Manifest) -> Path:
 
 def make_listing(manifest: Manifest, *, target: str = "aws", record: Path | None = None, report: Path | None = None,
                  output: Path | None = None, image: str | None = None, submit_to: Target | None = None,
-                 apply: bool = False, engine: Engine | None = None, say=print) -> ListingRun:
+                 apply: bool = False, measure_on: Target | None = None, role: str | None = None,
+                 engine: Engine | None = None, say=print) -> ListingRun:
     """`target` names the publish record's folder (local, emulator, aws) unless `record` is given;
     with `submit_to` the change set is validated by the Catalog (and applied with `apply`) when the
-    lint passes. Its region is always the Catalog's."""
+    lint passes. Its region is always the Catalog's. With `measure_on`, the package is deployed
+    there first and the description carries what was measured (measure.py)."""
     record = record or PublishRecord.path_for(manifest.root, manifest.package_name, target)
     sources = gather(manifest, record_path=record, report_path=report)
+    if measure_on is not None:
+        where = Target(region=sources.region, profile=measure_on.profile, endpoint_url=measure_on.endpoint_url,
+                       credentials=measure_on.credentials)
+        samples = [(s.file.read_bytes(), s.content_type, s.accept) for s in manifest.samples]
+        rows = measure(Aws(where), arn=sources.arn, role=role or manifest.validation.role,
+                       instance_types=[sources.recommended["realtime"]], samples=samples,
+                       record_path=manifest.root / ".mpkit" / "measure" / "resources.json", say=say)
+        sources = dataclasses.replace(sources, aws_performance=tuple(rows))
     engine = engine or Engine()
     image = current_image(manifest, engine, image, say=say)
     say(f"listing for {sources.arn} (record {record}, report {sources.report_path})")

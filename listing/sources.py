@@ -25,6 +25,7 @@ class Sources:
     arn: str  # the published package
     region: str
     arns: dict = field(default_factory=dict)  # Region -> ARN, the published one included
+    aws_performance: tuple = ()  # `--measure-on-aws`: rows measured on SageMaker (measure.py)
 
     @property
     def recommended(self) -> dict:
