@@ -5,7 +5,9 @@
 # input, create the certified model package, and print its ARN and status. A second run finds
 # the package published with the same inputs and says "nothing to do". Then it writes the
 # Marketplace listing folder (samples answered by the image, examples, buyer notebook, change
-# set), lints it, and prints where it is.
+# set), lints it, and prints where it is. It ends with the release plan: every change set
+# `mpkit release` would send to the AWS Marketplace Catalog API (product, offer, pricing for every
+# instance type, this version, release), as a table; a dry run, which sends nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -21,3 +23,5 @@ printf '\n== publishing to the local target (build, validate, push, upload, crea
 .venv/bin/mpkit publish --local --report-dir reports
 printf '\n== writing the listing folder and linting it\n'
 .venv/bin/mpkit listing --local
+printf '\n== the release plan: what `mpkit release --apply` would send to AWS Marketplace\n'
+.venv/bin/mpkit release --local --dry-run

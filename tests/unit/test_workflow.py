@@ -104,10 +104,25 @@ def test_the_record_is_an_artifact_and_the_junit_report_is_published(which):
 @every_workflow
 def test_every_mpkit_call_is_a_documented_command(which):
     calls = [c for job in load(which)["jobs"].values() for s in steps(job) if "run" in s for c in mpkit_calls(s["run"])]
-    assert [c[0] for c in calls] == ["validate", "publish", "publish", "status"]
+    assert [c[0] for c in calls] == ["validate", "publish", "publish", "status", "publish", "listing", "release", "release"]
     for call in calls:
         args = parser().parse_args([w if not w.startswith("$") else "us-east-1" for w in call])
         assert args.func.__name__ == f"cmd_{call[0]}"
+
+
+@every_workflow
+def test_a_version_tag_releases_after_publishing_validate_first_then_apply(which):
+    jobs = load(which)["jobs"]
+    release = jobs["release"]
+    assert release["needs"] == "publish" and release["if"] == jobs["publish"]["if"]
+    assert release["environment"] == "marketplace" and release["permissions"]["id-token"] == "write"
+    runs = [s["run"] for s in steps(release) if "run" in s]
+    dry, applied = (next(i for i, r in enumerate(runs) if f"mpkit release {flag}" in r) for flag in ("--dry-run", "--apply"))
+    assert dry < applied and "--wait-timeout" in runs[applied]
+    timed = next(s for s in steps(release) if "mpkit release --apply" in s.get("run", ""))
+    assert timed["timeout-minutes"] * 60 > int(runs[applied].split("--wait-timeout ")[1].split()[0])
+    keep = next(s for s in steps(release) if "upload-artifact" in s.get("uses", ""))
+    assert ".mpkit/release/" in keep["with"]["path"] and keep["with"]["include-hidden-files"] is True
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -152,7 +167,7 @@ def _readme_policies() -> list[dict]:
 
 
 def test_readme_gives_the_trust_policy_for_the_environment_and_every_action_publish_uses():
-    trust, permissions = _readme_policies()
+    trust, permissions, _ = _readme_policies()
     condition = trust["Statement"][0]["Condition"]["StringEquals"]
     assert condition["token.actions.githubusercontent.com:sub"] == "repo:OWNER/REPO:environment:marketplace"
     assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
@@ -160,9 +175,55 @@ def test_readme_gives_the_trust_policy_for_the_environment_and_every_action_publ
     assert "marketplace" in environments
     calls = _aws_calls()
     assert ("sagemaker", "create_model_package") in calls and ("ecr", "put_image") in calls
-    unmapped = calls - IAM_ACTION.keys()
-    assert not unmapped, f"a new AWS call in the publish path; add its IAM action here and in README: {unmapped}"
-    listed = {action for statement in permissions["Statement"] for action in statement["Action"]}
-    needed = {IAM_ACTION[c] for c in calls if IAM_ACTION[c]} | IMPLIED
-    assert needed <= listed, f"README's policy lacks {needed - listed}"
-    assert listed <= needed, f"README's policy grants more than publish uses: {listed - needed}"
+    _policy_is_exact(permissions, calls, IAM_ACTION, IMPLIED, "publish")
+
+
+def _policy_is_exact(policy: dict, calls: set, actions: dict, implied: set, path: str) -> None:
+    """README's policy grants exactly what the calls of this path need, no less and no more."""
+    unmapped = calls - actions.keys()
+    assert not unmapped, f"a new AWS call in the {path} path; add its IAM action here and in README: {unmapped}"
+    listed = {action for statement in policy["Statement"] for action in statement["Action"]}
+    needed = {actions[c] for c in calls if actions[c]} | implied
+    assert needed <= listed, f"README's {path} policy lacks {needed - listed}"
+    assert listed <= needed, f"README's {path} policy grants more than {path} uses: {listed - needed}"
+
+
+# The IAM action each call of the release path needs; the Catalog's own calls go through Catalog.call.
+RELEASE_IAM_ACTION = {
+    ("sts", "get_caller_identity"): None,
+    ("sagemaker", "describe_model_package"): "sagemaker:DescribeModelPackage",
+    **{("iam", op): "iam:" + "".join(w.title() for w in op.split("_")) for op in (
+        "get_role", "list_role_policies", "get_role_policy", "list_attached_role_policies", "get_policy",
+        "get_policy_version", "simulate_principal_policy", "list_user_policies", "get_user_policy",
+        "list_attached_user_policies", "list_groups_for_user", "list_attached_group_policies", "create_role",
+        "update_assume_role_policy", "put_role_policy")},
+    **{("marketplace-catalog", op): "aws-marketplace:" + "".join(w.title() for w in op.split("_")) for op in (
+        "start_change_set", "describe_change_set", "describe_entity", "list_entities")},
+}
+RELEASE_IMPLIED = {"iam:TagRole", "iam:PassRole"}  # tags on create_role; the role passed in AddDeliveryOptions
+RELEASE_PATH = ["release.py", "catalog.py", "access_role.py"]
+
+
+def _release_calls() -> set:
+    import ast
+
+    calls = set()
+    for name in RELEASE_PATH:
+        for node in ast.walk(ast.parse((README.parent / "listing" / name).read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "call"):
+                continue
+            constants = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            if len(constants) == 2 and len(node.args) >= 2:
+                calls.add(tuple(constants))
+            elif len(node.args) == 1 and constants and name == "catalog.py":  # Catalog.call("operation", ...)
+                calls.add(("marketplace-catalog", constants[0]))
+    return calls
+
+
+def test_readme_gives_every_action_release_uses_and_no_more():
+    *_, permissions = _readme_policies()
+    calls = _release_calls()
+    assert ("marketplace-catalog", "start_change_set") in calls and ("iam", "create_role") in calls
+    _policy_is_exact(permissions, calls, RELEASE_IAM_ACTION, RELEASE_IMPLIED, "release")
+    passing = next(st for st in permissions["Statement"] if st["Action"] == ["iam:PassRole"])
+    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == "assets.marketplace.amazonaws.com"
