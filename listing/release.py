@@ -312,6 +312,10 @@ def _lines(plan) -> list:
             out.append(f"version {doc['Version']['VersionTitle']}: usage, samples, release notes")
         elif kind == "CreateOffer":
             out.append("public offer of the new product")
+        elif kind == "ReleaseProduct":
+            out.append("Draft -> Limited: the allowlisted accounts can see and subscribe")
+        elif kind == "ReleaseOffer":
+            out.append("the offer applies to every buyer who can see the product")
         else:
             out.append("")
     return out

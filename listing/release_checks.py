@@ -77,16 +77,27 @@ def manifest_problems(manifest: Manifest, *, local: bool) -> list[str]:
                 "(INVALID_RECOMMENDED_INSTANCE_TYPE)", f"recommend one of {', '.join(types[side])}, or add it there")
 
     if not local:
-        if f":{rules.DOCUMENTATION_ACCOUNT}:" in listing.access_role_arn:
-            bad(("listing", "access_role_arn"), f"{listing.access_role_arn} is in account {rules.DOCUMENTATION_ACCOUNT}, "
-                "AWS's documentation account (and the local target's)", "use your account's role; `mpkit release "
-                "--create-access-role` makes one")
-        if rules.EXAMPLE_REPOSITORY in listing.repository_url:
-            bad(("listing", "repository_url"), f"{listing.repository_url} is mpkit's example repository",
-                "use the public repository that will host your listing folder")
-        for i, account in enumerate(listing.test_accounts):
-            if account == rules.DOCUMENTATION_ACCOUNT:
-                bad(("listing", "test_accounts", i), f"{account} is AWS's documentation account", "list your test accounts")
+        problems += placeholder_problems(m)
+    return problems
+
+
+def placeholder_problems(m: Manifest) -> list[str]:
+    """Values from AWS's documentation and mpkit's example, which must not reach real AWS Marketplace."""
+    listing, problems = m.listing, []
+
+    def bad(path: tuple, what: str, fix: str) -> None:
+        problems.append(f"{m.where(*path)}: {'.'.join(map(str, path))}: {what}\n    fix: {fix}")
+
+    if f":{rules.DOCUMENTATION_ACCOUNT}:" in listing.access_role_arn:
+        bad(("listing", "access_role_arn"), f"{listing.access_role_arn} is in account {rules.DOCUMENTATION_ACCOUNT}, "
+            "AWS's documentation account (and the local target's)", "use your account's role; `mpkit release "
+            "--create-access-role` makes one")
+    if rules.EXAMPLE_REPOSITORY in listing.repository_url:
+        bad(("listing", "repository_url"), f"{listing.repository_url} is mpkit's example repository",
+            "use the public repository that will host your listing folder")
+    for i, account in enumerate(listing.test_accounts):
+        if account == rules.DOCUMENTATION_ACCOUNT:
+            bad(("listing", "test_accounts", i), f"{account} is AWS's documentation account", "list your test accounts")
     return problems
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from package.aws import Aws, Target
 from package.build import build_dir, current_image
 from package.docker_engine import Engine
-from package.manifest import Manifest
+from package.manifest import Manifest, ManifestError
 from package.publish_record import PublishRecord
 
 from .measure import measure
+from .release_checks import placeholder_problems
 from .sources import gather
 from .submit import submit
 from .writer import ListingResult, write_listing
@@ -49,6 +50,10 @@ def make_listing(manifest: Manifest, *, target: str = "aws", record: Path | None
     with `submit_to` the change set is validated by the Catalog (and applied with `apply`) when the
     lint passes. Its region is always the Catalog's. With `measure_on`, the package is deployed
     there first and the description carries what was measured (measure.py)."""
+    if submit_to is not None and not submit_to.endpoint_url and manifest.listing:
+        problems = placeholder_problems(manifest)  # only where AWS is real
+        if problems:
+            raise ManifestError(problems)
     record = record or PublishRecord.path_for(manifest.root, manifest.package_name, target)
     sources = gather(manifest, record_path=record, report_path=report)
     if measure_on is not None:

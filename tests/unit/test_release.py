@@ -306,3 +306,43 @@ def test_release_refuses_a_listing_folder_of_another_version(seller):
     with pytest.raises(ConfigurationError, match="listing folder is for diabetes-progression 1.0.0"):
         seller.release(m2)
     assert rp.ProductState().exists is False and m.version == "1.0.0"
+
+
+def test_the_emulator_refuses_what_the_catalog_refuses_when_mpkit_checks_are_bypassed(seller, catalog, moto_url):
+    """The emulator's rules are its own: requests built past mpkit's checks fail there with the
+    documented codes, so the tests above prove the checks, not an echo of them."""
+    from listing.catalog import Catalog
+
+    m = seller.version()
+    first = seller.release(m)
+    state = Catalog(Aws(Target(region="us-east-1", endpoint_url=catalog.url, credentials=CREDENTIALS))).product_state(
+        first.product_id, first.offer_id)
+    m2 = seller.version("1.1.0", **{"instance_types.realtime": ["ml.m5.large", "ml.c5.2xlarge"], "pricing.realtime": 0.3})
+    listing = json.loads((build_dir(m2) / "listing" / "changeset.json").read_text())["ChangeSet"][0]["DetailsDocument"]
+    arn2 = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{m2.package_name}"
+    sm = Aws(Target(region="us-east-1", endpoint_url=catalog.url, credentials=CREDENTIALS))
+
+    def codes(changes) -> list:
+        started = sm.call("marketplace-catalog", "start_change_set", Catalog="AWSMarketplace", ChangeSet=changes,
+                          Intent="VALIDATE")
+        described = sm.call("marketplace-catalog", "describe_change_set", Catalog="AWSMarketplace",
+                            ChangeSetId=started["ChangeSetId"])
+        return [e["ErrorCode"] for c in described["ChangeSet"] for e in c["ErrorDetailList"]]
+
+    def add(arn=arn2, title="1.1.0", role=ACCESS_ROLE, recommended=None):
+        doc = rp.delivery_for(listing, arn, role)
+        doc["Version"]["VersionTitle"] = title
+        if recommended:
+            doc["DeliveryOptions"][0]["Details"]["SageMakerModelPackageDeliveryOptionDetails"][
+                "RecommendedInstanceTypes"]["RealtimeInference"] = recommended
+        return rp.change("AddDeliveryOptions", rp.PRODUCT, state.product_id, doc)
+
+    assert codes([add()]) == ["UPDATE_PRICING_REQUIRED"]  # ml.c5.2xlarge is supported and has no price
+    assert codes([add(title="1.0.0")]) == ["DUPLICATE_VERSION_TITLE"]
+    assert codes([add(arn=state.versions[0].arn)]) == ["DUPLICATE_ASSET"]
+    assert codes([add(recommended="ml.p3.2xlarge")]) == ["INVALID_RECOMMENDED_INSTANCE_TYPE"]
+    assert codes([add(role="arn:aws:iam::123456789012:role/nobody")]) == ["INVALID_ACCESS_ROLE"]
+    assert codes([rp.change("ReleaseProduct", rp.PRODUCT, state.product_id, {})]) == ["INCOMPATIBLE_PRODUCT_STATUS"]
+    assert codes([rp.change("UpdateInformation", rp.PRODUCT, state.product_id, {"ProductTitle": "T" * 73})]) == ["INVALID_INPUT"]
+    priced = rp.new_version(m2, state, delivery=rp.delivery_for(listing, arn2, ACCESS_ROLE), long_description="x")
+    assert codes(priced.request["ChangeSet"]) == []  # what mpkit plans is what the Catalog takes

@@ -133,3 +133,13 @@ def test_a_later_version_prices_the_types_it_adds(product, tmp_path):
     card = {c["DimensionKey"] for c in plan.request["ChangeSet"][2]["DetailsDocument"]["Terms"][0]["RateCards"][0]["RateCard"]}
     assert {"ml.c5.2xlarge.m.i.r", "ml.m5.xlarge.m.i.r", "ml.m5.large.m.i.r"} <= card  # old types keep their price
     assert "new: ml.c5.2xlarge (realtime)" in plan.summary[2]
+
+
+def test_listing_submit_to_real_aws_refuses_the_example_values_before_anything(product, tmp_path):
+    from listing.runner import make_listing
+    from package.aws import Target
+    from package.manifest import ManifestError
+
+    m = _manifest(product, tmp_path)
+    with pytest.raises(ManifestError, match="documentation account"):
+        make_listing(m, submit_to=Target(region="us-east-1"), engine=object(), say=lambda _: None)
