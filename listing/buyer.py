@@ -21,8 +21,9 @@ from validation.static_checks import did_you_mean, instance_enums
 from . import subscription
 
 DEFAULT_RECORD = Path(".mpkit/buyer/resources.json")
-# Deleting in this order never leaves an endpoint whose configuration or model is gone.
-TEARDOWN_ORDER = ("endpoint", "endpoint-config", "model", "transform-job")
+# Deleting in this order never leaves an endpoint whose configuration or model is gone, nor a
+# scaling policy or target over an endpoint that no longer exists.
+TEARDOWN_ORDER = ("scaling-policy", "scaling-target", "endpoint", "endpoint-config", "model", "transform-job")
 
 
 class BuyerRecord:
@@ -48,6 +49,19 @@ class BuyerRecord:
         write_json_atomically(self.path, {"resources": self.items})
 
 
+class PlannedRecord:
+    """A dry run's record: nothing is made, so nothing is written."""
+
+    path = None
+    items: list = []
+
+    def add(self, *args, **kwargs) -> None:
+        pass
+
+    def here(self, aws) -> list:
+        return []
+
+
 def resource_name(package_arn: str) -> str:
     """A name for the model, endpoint and job: the package's, with a time stamp (at most 63 characters)."""
     base = package_arn.rsplit("/", 1)[-1][:40].rstrip("-")
@@ -66,7 +80,7 @@ def execution_role(role: str | None) -> str:
 
 def _account(aws) -> str | None:
     try:
-        return aws.call("sts", "get_caller_identity")["Account"]
+        return aws.call("sts", "get_caller_identity").get("Account")
     except AwsError:
         return None
 
@@ -84,7 +98,7 @@ def create_model(aws, record: BuyerRecord, *, arn: str, role: str, name: str, de
     with network isolation and no environment (a Marketplace model runs isolated, and its
     defaults must serve without any variable)."""
     account = _account(aws)
-    described = described or subscription.check(aws, arn, account)
+    described = described if described is not None else subscription.check(aws, arn, account)
     try:
         aws.call("sagemaker", "create_model", ModelName=name, ExecutionRoleArn=role, EnableNetworkIsolation=True,
                  PrimaryContainer={"ModelPackageName": arn})
@@ -93,47 +107,6 @@ def create_model(aws, record: BuyerRecord, *, arn: str, role: str, name: str, de
     record.add(aws, "model", name, model_package=arn)
     say(f"model {name}: created from {arn}, network isolation on")
     return described
-
-
-@dataclass
-class DeployResult:
-    endpoint: str
-    model: str
-    endpoint_config: str
-    instance_type: str
-    status: str
-    seconds: float
-    region: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def deploy(aws, record: BuyerRecord, *, arn: str, instance_type: str, role: str | None, name: str | None = None,
-           count: int = 1, wait: bool = True, timeout: float = 3600, say=print) -> DeployResult:
-    started = time.monotonic()
-    require_instance_type("--instance-type", instance_type, "ProductionVariantInstanceType")
-    role = execution_role(role)
-    name = name or resource_name(arn)
-    described = subscription.check(aws, arn, _account(aws))
-    supported = (described.get("InferenceSpecification") or {}).get("SupportedRealtimeInferenceInstanceTypes") or []
-    if supported and instance_type not in supported:  # refused before anything is created
-        raise ConfigurationError(f"--instance-type {instance_type} is not one the package supports"
-                                 + did_you_mean(instance_type, supported), hint=f"choose one of {', '.join(supported)}")
-    create_model(aws, record, arn=arn, role=role, name=name, described=described, say=say)
-    aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": count, "InstanceType": instance_type}])
-    record.add(aws, "endpoint-config", name)
-    aws.call("sagemaker", "create_endpoint", EndpointName=name, EndpointConfigName=name)
-    record.add(aws, "endpoint", name)
-    say(f"endpoint {name}: creating on {count} x {instance_type}")
-    status = "Creating"
-    if wait:
-        final = wait_until(aws, "describe_endpoint", {"EndpointName": name}, "EndpointStatus",
-                           ok="InService", failed=("Failed", "OutOfService"), timeout=timeout, say=say)
-        status = final["EndpointStatus"]
-    return DeployResult(endpoint=name, model=name, endpoint_config=name, instance_type=instance_type, status=status,
-                        seconds=round(time.monotonic() - started, 1), region=aws.region)
 
 
 def invoke(aws, *, endpoint: str, body: bytes, content_type: str, accept: str | None) -> dict:
@@ -158,6 +131,14 @@ class TransformResult:
     outputs: list = field(default_factory=list)
     failure: str | None = None
     seconds: float = 0.0
+    inputs: list = field(default_factory=list)
+    missing: list = field(default_factory=list)  # inputs with no .out once the job completed
+    instance_count: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """A completed job that wrote no answer for an input did not do its job."""
+        return self.status == "InProgress" or (self.status == "Completed" and not self.missing and bool(self.outputs))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,15 +147,18 @@ class TransformResult:
 def transform(aws, record: BuyerRecord, *, arn: str, input_uri: str, output_uri: str, role: str | None,
               instance_type: str | None = None, content_type: str | None = None, accept: str | None = None,
               split_type: str = "Line", assemble_with: str = "Line", name: str | None = None, wait: bool = True,
-              timeout: float = 6 * 3600, say=print) -> TransformResult:
+              instance_count: int = 1, timeout: float = 6 * 3600, say=print) -> TransformResult:
     started = time.monotonic()
     for flag, uri in (("--input", input_uri), ("--output", output_uri)):
         if not uri.startswith("s3://"):
             raise ConfigurationError(f"{flag} {uri!r} is not an s3:// URI")
     require_instance_type("--instance-type", instance_type, "TransformInstanceType")
+    if instance_count < 1:
+        raise ConfigurationError(f"--instance-count {instance_count}: at least 1")
     role = execution_role(role)
     name = name or resource_name(arn)
-    described = subscription.check(aws, arn, _account(aws))
+    planned = getattr(aws, "dry_run", False)
+    described = subscription.check(aws, arn, _account(aws), planned=planned)
     spec = described.get("InferenceSpecification") or {}
     supported = spec.get("SupportedTransformInstanceTypes") or []
     if instance_type and supported and instance_type not in supported:
@@ -186,6 +170,12 @@ def transform(aws, record: BuyerRecord, *, arn: str, input_uri: str, output_uri:
     if not instance_type or not content_type:
         raise ConfigurationError("the package names no transform instance type or content type",
                                  hint="pass --instance-type and --content-type")
+    inputs = list_objects(aws, input_uri)
+    if not inputs and not planned:
+        raise ConfigurationError(f"--input {input_uri}: no files there", hint="upload the input files first")
+    if instance_count > max(len(inputs), 1):
+        say(f"{len(inputs)} input file(s) for {instance_count} instances: SageMaker gives each instance whole files "
+            "(S3 keys), so the instances beyond the number of files sit idle")
     create_model(aws, record, arn=arn, role=role, name=name, described=described, say=say)
     output_spec = {"S3OutputPath": output_uri, "AssembleWith": assemble_with}
     if accept:
@@ -193,18 +183,48 @@ def transform(aws, record: BuyerRecord, *, arn: str, input_uri: str, output_uri:
     aws.call("sagemaker", "create_transform_job", TransformJobName=name, ModelName=name,
              TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
                              "ContentType": content_type, "SplitType": split_type},
-             TransformOutput=output_spec, TransformResources={"InstanceType": instance_type, "InstanceCount": 1})
+             TransformOutput=output_spec, TransformResources={"InstanceType": instance_type,
+                                                             "InstanceCount": instance_count})
     record.add(aws, "transform-job", name)
-    say(f"transform job {name}: {input_uri} -> {output_uri} on {instance_type}")
-    result = TransformResult(job=name, model=name, status="InProgress", output=output_uri)
-    if wait:
-        final = wait_until(aws, "describe_transform_job", {"TransformJobName": name}, "TransformJobStatus",
-                           ok="Completed", failed=("Failed", "Stopped"), timeout=timeout, say=say)
-        result.status, result.failure = final["TransformJobStatus"], final.get("FailureReason")
+    say(f"transform job {name}: {input_uri} -> {output_uri} on {instance_count} x {instance_type}")
+    result = TransformResult(job=name, model=name, status="InProgress", output=output_uri, inputs=inputs,
+                             instance_count=instance_count)
+    if wait and not planned:
+        try:
+            final = wait_until(aws, "describe_transform_job", {"TransformJobName": name}, "TransformJobStatus",
+                               ok="Completed", failed=("Failed", "Stopped"), timeout=timeout, say=say)
+            result.status, result.failure = final["TransformJobStatus"], final.get("FailureReason")
+        except AwsError as exc:
+            if exc.code not in ("Failed", "Stopped"):
+                raise
+            result.status, result.failure = exc.code, str(exc)
         if result.status == "Completed":
             result.outputs = list_outputs(aws, output_uri)
+            result.missing = missing_outputs(inputs, input_uri, output_uri, result.outputs)
+            if not result.outputs:
+                result.failure = f"the job completed and wrote no .out file under {output_uri}"
+            elif result.missing:
+                result.failure = f"no .out for {len(result.missing)} of {len(inputs)} input files"
     result.seconds = round(time.monotonic() - started, 1)
     return result
+
+
+def list_objects(aws, uri: str) -> list[str]:
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    keys, token = [], None
+    while True:
+        page = aws.call("s3", "list_objects_v2", Bucket=bucket, Prefix=prefix, **({"ContinuationToken": token} if token else {}))
+        keys += [f"s3://{bucket}/{o['Key']}" for o in page.get("Contents") or [] if not o["Key"].endswith("/")]
+        token = page.get("NextContinuationToken")
+        if not token:
+            return keys
+
+
+def missing_outputs(inputs: list, input_uri: str, output_uri: str, outputs: list) -> list[str]:
+    """Inputs whose `<output>/<path under the input prefix>.out` is not there (SM-BT naming)."""
+    base = input_uri if input_uri.endswith("/") else input_uri.rsplit("/", 1)[0] + "/"
+    out = output_uri.rstrip("/") + "/"
+    return [i for i in inputs if f"{out}{i[len(base):]}.out" not in set(outputs)]
 
 
 def list_outputs(aws, uri: str) -> list[str]:
@@ -215,7 +235,7 @@ def list_outputs(aws, uri: str) -> list[str]:
 
 DELETE = {"endpoint": ("delete_endpoint", "EndpointName"), "endpoint-config": ("delete_endpoint_config", "EndpointConfigName"),
           "model": ("delete_model", "ModelName")}
-GONE = ("ValidationException", "ResourceNotFound")  # SageMaker's answers for a name that no longer exists
+GONE = ("ValidationException", "ResourceNotFound", "ObjectNotFoundException")  # a name that no longer exists
 
 
 def teardown(aws, record: BuyerRecord, say=print) -> list[dict]:
@@ -232,9 +252,8 @@ def teardown(aws, record: BuyerRecord, say=print) -> list[dict]:
                 else:
                     outcome = f"nothing to do ({state})"
             else:
-                operation, key = DELETE[kind]
                 try:
-                    aws.call("sagemaker", operation, **{key: item["name"]})
+                    _delete(aws, item)
                     outcome = "deleted"
                 except AwsError as exc:
                     if exc.code not in GONE:
@@ -244,6 +263,19 @@ def teardown(aws, record: BuyerRecord, say=print) -> list[dict]:
             done.append({"kind": kind, "name": item["name"], "outcome": outcome})
             say(f"{kind} {item['name']}: {outcome}")
     return done
+
+
+def _delete(aws, item: dict) -> None:
+    kind = item["kind"]
+    if kind == "scaling-policy":
+        aws.call("application-autoscaling", "delete_scaling_policy", PolicyName=item["name"], ServiceNamespace="sagemaker",
+                 ResourceId=item["resource"], ScalableDimension="sagemaker:variant:DesiredInstanceCount")
+    elif kind == "scaling-target":
+        aws.call("application-autoscaling", "deregister_scalable_target", ServiceNamespace="sagemaker",
+                 ResourceId=item["name"], ScalableDimension="sagemaker:variant:DesiredInstanceCount")
+    else:
+        operation, key = DELETE[kind]
+        aws.call("sagemaker", operation, **{key: item["name"]})
 
 
 def _transform_state(aws, name: str) -> str:

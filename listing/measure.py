@@ -1,6 +1,6 @@
 """`mpkit listing --measure-on-aws`: latency and throughput on the recommended instance type, as
 the listing must state them (MP-REQ), measured where a buyer runs it. The published package is
-deployed as a buyer deploys it (buyer.deploy: network isolation, the subscription check), each
+deployed as a buyer deploys it (deploy.py: network isolation, the subscription check), each
 sample is sent, one at a time for latency and from several threads for throughput, and what was
 made is always deleted, after a failure too (its own record, `.mpkit/measure/resources.json`, so
 a run killed mid-way is cleaned up by the next one, or by `mpkit teardown --record` on it)."""
@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import buyer
+from .deploy import Variant, deploy
 
 REQUESTS = 40  # per sample, for latency; as many again from the threads, for throughput
 CONCURRENCY = 4
@@ -29,8 +30,8 @@ def measure(aws, *, arn: str, role: str, instance_types: list, samples: list, re
     rows = []
     for instance_type in instance_types:
         try:
-            deployed = buyer.deploy(aws, record, arn=arn, instance_type=instance_type, role=role,
-                                    name=f"mpkit-measure-{buyer.resource_name(arn)}"[:63].rstrip("-"), say=say)
+            deployed = deploy(aws, record, arn=arn, variants=[Variant(instance_type)], role=role,
+                              name=f"mpkit-measure-{buyer.resource_name(arn)}"[:63].rstrip("-"), say=say)
             for body, content_type, accept in samples:
                 rows.append({"instance_type": instance_type, "content_type": content_type, "bytes": len(body),
                              **_figures(aws, deployed.endpoint, body, content_type, accept, requests, concurrency)})

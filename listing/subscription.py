@@ -9,9 +9,9 @@ from package.errors import AwsError, ConfigurationError, NotSubscribed
 
 from .sources import ARN_PATTERN
 
-NEXT_STEP = ("Open the product's page in AWS Marketplace, choose Continue to Subscribe and accept the offer; "
-             "once the subscription is active (a few minutes), choose Continue to Configuration to read the "
-             "model package ARN for your Region, and run this again with it.")
+NEXT_STEP = ("subscribe first: `mpkit subscribe PRODUCT_ID` shows the offer's terms and `--accept` accepts them (or, "
+             "in AWS Marketplace, Continue to Subscribe); then `mpkit resolve PRODUCT_ID` gives the package ARN for "
+             "your Region, and run this again with it.")
 
 
 def not_subscribed(arn: str, account: str | None, aws_message: str) -> NotSubscribed:
@@ -20,9 +20,10 @@ def not_subscribed(arn: str, account: str | None, aws_message: str) -> NotSubscr
                          f"(AWS said: {aws_message})", hint=NEXT_STEP)
 
 
-def check(aws, arn: str, account: str | None = None) -> dict:
+def check(aws, arn: str, account: str | None = None, *, planned: bool = False) -> dict:
     """DescribeModelPackage on the ARN, after checking that it is for this session's Region;
-    the description, or a NotSubscribed / ConfigurationError that says what to do."""
+    the description, or a NotSubscribed / ConfigurationError that says what to do. `planned` (a dry
+    run): a description AWS did not give is taken as it comes."""
     match = ARN_PATTERN.match(arn or "")
     if not match:
         raise ConfigurationError(f"{arn!r} is not a model package ARN",
@@ -39,6 +40,8 @@ def check(aws, arn: str, account: str | None = None) -> dict:
             raise not_subscribed(arn, account, str(exc)) from exc
         raise
     status = described.get("ModelPackageStatus")
+    if planned and not described:
+        return described
     if status != "Completed":
         raise NotSubscribed(f"{arn} is {status}, not Completed: it cannot be deployed yet",
                             hint="ask the seller, or wait: a package is usable once its validation completes")

@@ -340,84 +340,6 @@ def cmd_release(args) -> int:
     return 0
 
 
-def _buyer_aws(args):
-    from .aws import Aws, Target
-
-    return Aws(Target(region=args.region, profile=args.profile, endpoint_url=args.endpoint_url))
-
-
-def _buyer_record(args):
-    from listing.buyer import DEFAULT_RECORD, BuyerRecord
-
-    return BuyerRecord(Path(args.record) if args.record else DEFAULT_RECORD)
-
-
-def cmd_deploy(args) -> int:
-    from listing.buyer import deploy
-
-    result = deploy(_buyer_aws(args), _buyer_record(args), arn=args.model_package, instance_type=args.instance_type,
-                    role=args.role, name=args.name, count=args.count, wait=not args.no_wait,
-                    timeout=args.wait_timeout, say=_say(args))
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=1))
-    else:
-        print(f"endpoint {result.endpoint}: {result.status} in {result.region} ({result.seconds:.0f} s)")
-        print(f"next: mpkit invoke {result.endpoint} --file FILE --content-type TYPE; `mpkit teardown` deletes it")
-    return 0
-
-
-def cmd_invoke(args) -> int:
-    from listing.buyer import invoke
-
-    path = Path(args.file)
-    if not path.is_file():
-        raise ConfigurationError(f"{path}: no such file")
-    reply = invoke(_buyer_aws(args), endpoint=args.endpoint, body=path.read_bytes(), content_type=args.content_type,
-                   accept=args.accept)
-    if args.output:
-        Path(args.output).write_bytes(reply["body"])
-    if args.json:
-        print(json.dumps({"content_type": reply["content_type"], "milliseconds": reply["milliseconds"],
-                          "body": reply["body"].decode(errors="replace"), "output": args.output}, indent=1))
-    elif not args.output:
-        sys.stdout.write(reply["body"].decode(errors="replace"))
-        if not reply["body"].endswith(b"\n"):
-            print()
-    print(f"{reply['content_type']}, {len(reply['body'])} bytes in {reply['milliseconds']} ms", file=sys.stderr)
-    return 0
-
-
-def cmd_transform(args) -> int:
-    from listing.buyer import transform
-
-    result = transform(_buyer_aws(args), _buyer_record(args), arn=args.model_package, input_uri=args.input,
-                       output_uri=args.output, role=args.role, instance_type=args.instance_type,
-                       content_type=args.content_type, accept=args.accept, split_type=args.split_type,
-                       assemble_with=args.assemble_with, name=args.name, wait=not args.no_wait,
-                       timeout=args.wait_timeout, say=_say(args))
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=1))
-    else:
-        print(f"transform job {result.job}: {result.status} ({result.seconds:.0f} s)")
-        for uri in result.outputs:
-            print(f"  {uri}")
-        if result.status == "Completed" and not result.outputs:
-            print(f"  no .out files under {result.output}")
-    return 0 if result.status in ("Completed", "InProgress") else 1
-
-
-def cmd_teardown(args) -> int:
-    from listing.buyer import teardown
-
-    record = _buyer_record(args)
-    done = teardown(_buyer_aws(args), record, say=_say(args))
-    if args.json:
-        print(json.dumps({"removed": done, "record": str(record.path)}, indent=1))
-    elif not done:
-        print(f"nothing to tear down: {record.path} lists nothing in this Region")
-    return 0
-
-
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -443,7 +365,9 @@ seller, from CI (the workflow `mpkit init` writes):
   mpkit listing                        the listing folder and its change set for the Catalog API
   mpkit release --apply                the product, its offer and pricing, this version: on Marketplace
 
-buyer, subscribed, in the ARN's Region:
+buyer, from a product ID:
+  mpkit subscribe PRODUCT_ID --accept  the offer's terms as a quote, then the subscription
+  mpkit resolve PRODUCT_ID             the package ARN for this Region
   mpkit deploy / invoke / transform / teardown
 
 `mpkit COMMAND --help` shows each command's options and an example."""
@@ -587,59 +511,9 @@ def parser() -> argparse.ArgumentParser:
     re_.add_argument("--listing", help="the listing folder `mpkit listing` wrote (default: build/NAME/listing)")
     re_.add_argument("--record", help="the publish record (default: .mpkit/publish/<target>/<package>.json)")
 
-    def buyer_options(c, record=True):
-        c.add_argument("--region", help="AWS Region (default: the AWS configuration's)")
-        c.add_argument("--profile", help="AWS profile (default: the standard credential chain)")
-        c.add_argument("--endpoint-url", help="an AWS emulator's URL instead of AWS (tests)")
-        if record:
-            c.add_argument("--record", help="where created resources are recorded (default: .mpkit/buyer/resources.json)")
+    from . import buyer_cli
 
-    def job_options(c):
-        c.add_argument("--model-package", required=True, metavar="ARN", help="the subscribed model package's ARN "
-                       "for this Region (AWS Marketplace: Continue to Configuration)")
-        c.add_argument("--role", default=os.environ.get("SAGEMAKER_ROLE_ARN"),
-                       help="execution role ARN SageMaker assumes (default: $SAGEMAKER_ROLE_ARN)")
-        c.add_argument("--name", help="name of the model and endpoint or job (default: the package's name + time)")
-        c.add_argument("--no-wait", action="store_true", help="return once created")
-        c.add_argument("--wait-timeout", type=float, default=3600, help="seconds to wait (default 3600)")
-
-    arn = "arn:aws:sagemaker:us-east-1:865070037744:model-package/my-product-1-0-0-abc123"
-    de = command("deploy", "buyer: deploy a subscribed model package as a real-time endpoint (network isolation on)",
-                 cmd_deploy, f"mpkit deploy --model-package {arn} \\\n    --instance-type ml.m5.large --role $SAGEMAKER_ROLE_ARN",
-                 manifest=False)
-    job_options(de)
-    de.add_argument("--instance-type", required=True, help="e.g. ml.m5.large (one the package supports)")
-    de.add_argument("--count", type=int, default=1, help="instances (default 1)")
-    buyer_options(de)
-
-    iv = command("invoke", "buyer: send a file to an endpoint and print the answer", cmd_invoke,
-                 "mpkit invoke my-endpoint --file rows.csv --content-type text/csv --accept application/json",
-                 manifest=False)
-    iv.add_argument("endpoint", help="endpoint name")
-    iv.add_argument("--file", required=True, help="request body")
-    iv.add_argument("--content-type", required=True, help="Content-Type of the body (one the package supports)")
-    iv.add_argument("--accept", help="Accept: the answer's media type (default: the package's own default)")
-    iv.add_argument("--output", help="write the answer to this file instead of stdout")
-    buyer_options(iv, record=False)
-
-    tr = command("transform", "buyer: run a batch transform job with a subscribed model package; show the .out files",
-                 cmd_transform, f"mpkit transform --model-package {arn} \\\n    --input s3://my-bucket/in/ "
-                 "--output s3://my-bucket/out/ --role $SAGEMAKER_ROLE_ARN", manifest=False)
-    job_options(tr)
-    tr.add_argument("--input", required=True, help="s3:// prefix of the input files")
-    tr.add_argument("--output", required=True, help="s3:// prefix for the .out files")
-    tr.add_argument("--instance-type", help="default: the package's first supported transform instance type")
-    tr.add_argument("--content-type", help="default: the package's first supported content type")
-    tr.add_argument("--accept", help="Accept of the .out files (default: the package's own default)")
-    tr.add_argument("--split-type", default="Line", choices=["None", "Line"],
-                    help="SplitType: Line sends records, not whole files (default: Line)")
-    tr.add_argument("--assemble-with", default="Line", choices=["None", "Line"],
-                    help="AssembleWith: Line puts each answer on its own line (default: Line)")
-    buyer_options(tr)
-
-    td = command("teardown", "buyer: delete what deploy and transform created in this Region, nothing else",
-                 cmd_teardown, "mpkit teardown --region us-east-1", manifest=False)
-    buyer_options(td)
+    buyer_cli.add_commands(command, lambda func: (lambda args: func(args, _say(args))))
     return p
 
 

@@ -9,7 +9,9 @@ the next `times` matching calls:
 - `drop`: forward the call, let the emulator act on it, then close the connection unanswered
   (the caller never learns that it succeeded);
 - `error:CODE:MESSAGE`: answer 400 with AWS's error CODE and MESSAGE (an answer the emulator
-  cannot give, such as CreateModel's "Caller is not subscribed to the marketplace offering").
+  cannot give, such as CreateModel's "Caller is not subscribed to the marketplace offering");
+- `reply:JSON`: answer 200 with this JSON body (an operation the emulator lacks, such as
+  Service Quotas' ListServiceQuotas).
 It also keeps each call's request body (`bodies`), and runs `after[name](body)` once the emulator
 has answered a call 2xx, before the caller hears back: where a test makes the emulator do what
 AWS would do and moto does not (a transform job that writes its output).
@@ -50,7 +52,7 @@ class FaultProxy:
                     proxy.calls[name] += 1
                     proxy.bodies.setdefault(name, []).append(body)
                     fault = proxy.take(name)
-                if fault and fault.split(":")[0] in ("throttle", "fail", "error"):
+                if fault and fault.split(":")[0] in ("throttle", "fail", "error", "reply"):
                     return self._answer(*proxy.fault_reply(fault, name))
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
@@ -116,6 +118,8 @@ class FaultProxy:
             code, status = ("SlowDown", 503) if fault == "throttle" else ("InternalError", 500)
             body = f"<?xml version='1.0'?><Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
             return status, [("Content-Type", "application/xml")], body
+        if fault.startswith("reply:"):
+            return 200, [("Content-Type", "application/x-amz-json-1.1")], fault[len("reply:"):].encode()
         if fault.startswith("error:"):
             _, code, message = fault.split(":", 2)
             body = json.dumps({"__type": code, "message": message}).encode()

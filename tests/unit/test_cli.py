@@ -20,7 +20,7 @@ def subcommands():
 
 def test_the_top_level_help_describes_the_seller_and_buyer_flows():
     text = cli.parser().format_help()
-    assert "seller, on a laptop:" in text and "seller, from CI" in text and "buyer, subscribed" in text
+    assert "seller, on a laptop:" in text and "seller, from CI" in text and "buyer, from a product ID" in text
     for name in subcommands():
         assert name in text
 

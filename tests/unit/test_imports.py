@@ -24,10 +24,10 @@ LAYERS = (
     ("core", ("package",)),
     ("checks", ("validation",)),
     ("listing", ("listing",)),
-    ("workflows", ("package.preflight", "package.publisher", "package.cli")),
+    ("workflows", ("package.preflight", "package.publisher", "package.cli", "package.buyer_cli")),
 )
 # The CLI may import lazily, for start-up speed.
-LAZY_ALLOWED = ("package.cli",)
+LAZY_ALLOWED = ("package.cli", "package.buyer_cli")
 
 
 def layer_of(module: str) -> int:

@@ -65,10 +65,11 @@ def test_an_injected_failure_still_deletes_everything(proxy, moto_url, tmp_path,
 
 def test_a_run_killed_mid_way_is_cleaned_up_by_the_next(proxy, moto_url, tmp_path):
     from listing import buyer
+    from listing.deploy import Variant, deploy
 
     aws = Aws(Target(region=REGION, endpoint_url=proxy.url, credentials=CREDENTIALS))
     record = buyer.BuyerRecord(tmp_path / "resources.json")
-    buyer.deploy(aws, record, arn=ARN, instance_type="ml.m5.large", role=ROLE, name="left-behind", say=lambda _: None)
+    deploy(aws, record, arn=ARN, variants=[Variant("ml.m5.large")], role=ROLE, name="left-behind", say=lambda _: None)
     said = []
     measure(aws, arn=ARN, role=ROLE, instance_types=["ml.m5.large"], samples=SAMPLES[:1],
             record_path=tmp_path / "resources.json", requests=2, say=said.append)
