@@ -20,10 +20,12 @@ from botocore.exceptions import ClientError
 
 session = boto3.Session()
 REGION = session.region_name
-if REGION not in MODEL_PACKAGE_ARNS:
-    raise RuntimeError(f"This product is listed in {sorted(MODEL_PACKAGE_ARNS)}; this session is in {REGION!r}. "
-                       "Set AWS_DEFAULT_REGION (or the notebook's Region) to one of them.")
-MODEL_PACKAGE_ARN = MODEL_PACKAGE_ARNS[REGION]
+# Each Region has its own ARN: MODEL_PACKAGE_ARN, else the table above.
+MODEL_PACKAGE_ARN = os.environ.get("MODEL_PACKAGE_ARN") or MODEL_PACKAGE_ARNS.get(REGION)
+if not MODEL_PACKAGE_ARN or f":{REGION}:" not in MODEL_PACKAGE_ARN:
+    raise RuntimeError(f"No model package ARN for {REGION!r} here (the table has {sorted(MODEL_PACKAGE_ARNS)}). "
+                       "Find it with `mpkit resolve PRODUCT_ID --region REGION`, or in AWS Marketplace: Manage "
+                       "subscriptions, the product, Continue to Configuration, your Region; then set MODEL_PACKAGE_ARN.")
 sm = session.client("sagemaker")
 runtime = session.client("sagemaker-runtime")
 s3 = session.client("s3")
@@ -47,8 +49,31 @@ def execution_role() -> str:
 
 ROLE_ARN = execution_role()
 RUN = time.strftime("%Y%m%d-%H%M%S")
-NAME = f"{PRODUCT[:40].rstrip('-')}-{RUN}"  # one name for the model, endpoint and transform job
+NAME = f"{PRODUCT[:33].rstrip('-')}-{RUN}-{os.urandom(3).hex()}"  # the model, endpoint and job; unique per run
+BUCKET = PREFIX = None
 print(f"Region {REGION}, account {ACCOUNT}\\nmodel package {MODEL_PACKAGE_ARN}\\nrole {ROLE_ARN}\\nname {NAME}")
+
+
+def cleanup() -> None:
+    """Delete what this code created, nothing else; what is already gone is skipped. The steps that
+    create something call it when they fail, so a failed step leaves no endpoint billing by the hour."""
+    deleted = []
+    for what, call, kwargs in (("endpoint", sm.delete_endpoint, {"EndpointName": NAME}),
+                               ("endpoint configuration", sm.delete_endpoint_config, {"EndpointConfigName": NAME}),
+                               ("model", sm.delete_model, {"ModelName": NAME})):
+        try:
+            call(**kwargs)
+            deleted.append(what)
+        except ClientError as error:
+            if "Could not find" not in str(error) and "does not exist" not in str(error):
+                print(f"could not delete the {what} {NAME}: {error}")
+    if BUCKET and PREFIX:
+        listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Contents", [])
+        for item in listed:
+            s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+        if listed:
+            deleted.append(f"{len(listed)} batch file(s) under s3://{BUCKET}/{PREFIX}/")
+    print(f"cleaned up {NAME}: " + (", ".join(deleted) or "nothing was left"))
 '''
 
 CREATE_MODEL = '''\
@@ -66,23 +91,31 @@ print(f"model {NAME} created")
 '''
 
 DEPLOY = '''\
-sm.create_endpoint_config(EndpointConfigName=NAME, ProductionVariants=[{
-    "VariantName": "AllTraffic", "ModelName": NAME, "InitialInstanceCount": 1,
-    "InstanceType": REALTIME_INSTANCE_TYPE}])
-sm.create_endpoint(EndpointName=NAME, EndpointConfigName=NAME)
-print(f"endpoint {NAME} is starting on {REALTIME_INSTANCE_TYPE} (usually 5 to 10 minutes)")
-sm.get_waiter("endpoint_in_service").wait(EndpointName=NAME)
+try:
+    sm.create_endpoint_config(EndpointConfigName=NAME, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": NAME, "InitialInstanceCount": 1,
+        "InstanceType": REALTIME_INSTANCE_TYPE}])
+    sm.create_endpoint(EndpointName=NAME, EndpointConfigName=NAME)
+    print(f"endpoint {NAME} is starting on {REALTIME_INSTANCE_TYPE} (usually 5 to 10 minutes)")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=NAME)
+except BaseException:
+    cleanup()  # a failed start must not leave an endpoint billing by the hour
+    raise
 print("in service")
 '''
 
 INVOKE = '''\
-for path, content_type, accept in REALTIME_SAMPLES:
-    started = time.perf_counter()
-    reply = runtime.invoke_endpoint(EndpointName=NAME, ContentType=content_type, Accept=accept,
-                                    Body=Path(path).read_bytes())
-    answer = reply["Body"].read().decode()
-    print(f"{path} ({content_type}) -> {reply['ContentType']} in {1000 * (time.perf_counter() - started):.0f} ms")
-    print(answer[:400])
+try:
+    for path, content_type, accept in REALTIME_SAMPLES:
+        started = time.perf_counter()
+        reply = runtime.invoke_endpoint(EndpointName=NAME, ContentType=content_type, Accept=accept,
+                                        Body=Path(path).read_bytes())
+        answer = reply["Body"].read().decode()
+        print(f"{path} ({content_type}) -> {reply['ContentType']} in {1000 * (time.perf_counter() - started):.0f} ms")
+        print(answer[:400])
+except BaseException:
+    cleanup()
+    raise
 '''
 
 TRANSFORM = '''\
@@ -94,21 +127,25 @@ except ClientError:
                                        {"CreateBucketConfiguration": {"LocationConstraint": REGION}}))
 PREFIX = f"{PRODUCT}/{RUN}"
 input_key = f"{PREFIX}/input/{Path(BATCH_SAMPLE['file']).name}"
-s3.upload_file(BATCH_SAMPLE["file"], BUCKET, input_key)
-sm.create_transform_job(
-    TransformJobName=NAME, ModelName=NAME,
-    BatchStrategy=BATCH_SAMPLE["batch_strategy"], MaxPayloadInMB=BATCH_SAMPLE["max_payload_mb"],
-    TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
-                                                    "S3Uri": f"s3://{BUCKET}/{PREFIX}/input/"}},
-                    "ContentType": BATCH_SAMPLE["content_type"], "SplitType": BATCH_SAMPLE["split_type"]},
-    TransformOutput={"S3OutputPath": f"s3://{BUCKET}/{PREFIX}/output/", "Accept": BATCH_SAMPLE["accept"],
-                     "AssembleWith": BATCH_SAMPLE["assemble_with"]},
-    TransformResources={"InstanceType": BATCH_INSTANCE_TYPE, "InstanceCount": 1})
-print(f"transform job {NAME} is running on {BATCH_INSTANCE_TYPE}")
-sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName=NAME)
-job = sm.describe_transform_job(TransformJobName=NAME)
-if job["TransformJobStatus"] != "Completed":
-    raise RuntimeError(f"the transform job ended {job['TransformJobStatus']}: {job.get('FailureReason')}")
+try:
+    s3.upload_file(BATCH_SAMPLE["file"], BUCKET, input_key)
+    sm.create_transform_job(
+        TransformJobName=NAME, ModelName=NAME,
+        BatchStrategy=BATCH_SAMPLE["batch_strategy"], MaxPayloadInMB=BATCH_SAMPLE["max_payload_mb"],
+        TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                        "S3Uri": f"s3://{BUCKET}/{PREFIX}/input/"}},
+                        "ContentType": BATCH_SAMPLE["content_type"], "SplitType": BATCH_SAMPLE["split_type"]},
+        TransformOutput={"S3OutputPath": f"s3://{BUCKET}/{PREFIX}/output/", "Accept": BATCH_SAMPLE["accept"],
+                         "AssembleWith": BATCH_SAMPLE["assemble_with"]},
+        TransformResources={"InstanceType": BATCH_INSTANCE_TYPE, "InstanceCount": 1})
+    print(f"transform job {NAME} is running on {BATCH_INSTANCE_TYPE}")
+    sm.get_waiter("transform_job_completed_or_stopped").wait(TransformJobName=NAME)
+    job = sm.describe_transform_job(TransformJobName=NAME)
+    if job["TransformJobStatus"] != "Completed":
+        raise RuntimeError(f"the transform job ended {job['TransformJobStatus']}: {job.get('FailureReason')}")
+except BaseException:
+    cleanup()
+    raise
 print("completed")
 '''
 
@@ -125,16 +162,7 @@ for key in outputs:
 
 CLEANUP = '''\
 # Endpoints bill by the hour until deleted. This deletes what this notebook created, nothing else.
-for call, kwargs in ((sm.delete_endpoint, {"EndpointName": NAME}),
-                     (sm.delete_endpoint_config, {"EndpointConfigName": NAME}),
-                     (sm.delete_model, {"ModelName": NAME})):
-    try:
-        call(**kwargs)
-    except ClientError as error:
-        print(f"{call.__name__}: {error}")
-for key in [input_key, *outputs]:
-    s3.delete_object(Bucket=BUCKET, Key=key)
-print(f"deleted endpoint, endpoint configuration and model {NAME}, and the batch files under s3://{BUCKET}/{PREFIX}/")
+cleanup()
 '''
 
 

@@ -84,7 +84,11 @@ def test_the_notebook_is_valid_nbformat_and_boto3_only(written):
     compile(code, "notebook", "exec")
     compile((folder / "examples" / "boto3_example.py").read_text(), "boto3_example.py", "exec")
     cli = folder / "examples" / "aws-cli.sh"
-    assert f"MODEL_PACKAGE_ARN={ARN}" in cli.read_text() and "--enable-network-isolation" in cli.read_text()
+    text = cli.read_text()
+    assert f'MODEL_PACKAGE_ARN="${{MODEL_PACKAGE_ARN:-{ARN}}}"' in text and "--enable-network-isolation" in text
+    # cleans up on any exit, and leaves the buyer's configured Region alone
+    assert "trap cleanup EXIT" in text and text.index("trap cleanup EXIT") < text.index("create-model")
+    assert "export AWS_DEFAULT_REGION" not in text and "--region" not in text
     subprocess.run(["sh", "-n", str(cli)], check=True)  # the shell can parse it
 
 
