@@ -254,9 +254,26 @@ def _wait_in_service(aws, name: str, timeout: float, say) -> str:
         final = wait_until(aws, "describe_endpoint", {"EndpointName": name}, "EndpointStatus",
                            ok="InService", failed=("Failed", "OutOfService"), timeout=timeout, say=say)
     except AwsError as exc:
-        raise AwsError(f"endpoint {name}: {exc}", hint=f"{exc.hint}; its container log: CloudWatch "
-                       f"/aws/sagemaker/Endpoints/{name}", code=exc.code) from exc
+        group = f"/aws/sagemaker/Endpoints/{name}"
+        tail = log_tail(aws, group)
+        raise AwsError(f"endpoint {name}: the step that failed is the endpoint's start: {exc}"
+                       + ("\n  the container's last log lines:\n    " + "\n    ".join(tail) if tail else ""),
+                       hint=f"{exc.hint}; the whole log: CloudWatch {group}", code=exc.code) from exc
     return final["EndpointStatus"]
+
+
+def log_tail(aws, group: str, lines: int = 20) -> list[str]:
+    """The last lines of the newest stream of a log group; none when CloudWatch has none or is not readable."""
+    try:
+        streams = aws.call("logs", "describe_log_streams", logGroupName=group, orderBy="LastEventTime",
+                           descending=True, limit=1).get("logStreams") or []
+        if not streams:
+            return []
+        events = aws.call("logs", "get_log_events", logGroupName=group, logStreamName=streams[0]["logStreamName"],
+                          limit=lines, startFromHead=False).get("events") or []
+    except AwsError:
+        return []
+    return [e.get("message", "").rstrip() for e in events][-lines:]
 
 
 def _autoscale(aws, record, endpoint: str, variant: Variant, policy: Autoscaling, say) -> dict:

@@ -5,6 +5,7 @@ created, a dry run whose every request botocore accepts, and teardown of all of 
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -152,3 +153,27 @@ def test_a_dry_run_needs_no_credentials(capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["notes"] and out["requests"][-1]["operation"] == "create_endpoint"
     assert all(request_problems(r) == [] for r in out["requests"])
+
+
+def test_a_failed_start_names_the_step_and_shows_the_containers_log_tail(aws, record, proxy, moto_url):
+    name = "fails-to-start"
+    logs = client(moto_url, "logs")
+    logs.create_log_group(logGroupName=f"/aws/sagemaker/Endpoints/{name}")
+    logs.create_log_stream(logGroupName=f"/aws/sagemaker/Endpoints/{name}", logStreamName="AllTraffic/i-0abc")
+    logs.put_log_events(logGroupName=f"/aws/sagemaker/Endpoints/{name}", logStreamName="AllTraffic/i-0abc",
+                        logEvents=[{"timestamp": int(time.time() * 1000) + i, "message": m} for i, m in
+                                   enumerate(["starting server", "ModuleNotFoundError: No module named 'xgboost'"])])
+    proxy.inject("DescribeEndpoint", "reply:" + json.dumps({
+        "EndpointName": name, "EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/x",
+        "EndpointConfigName": name, "EndpointStatus": "Failed", "CreationTime": 1, "LastModifiedTime": 1,
+        "FailureReason": "The primary container for production variant AllTraffic did not pass the ping health check."}),
+        times=3)
+    from package.errors import AwsError
+
+    with pytest.raises(AwsError) as failed:
+        deploy(aws, record, arn=V1, variants=[Variant("ml.m5.large")], role=ROLE, name=name, say=lambda _: None)
+    text = str(failed.value)
+    assert "the endpoint's start" in text and "did not pass the ping health check" in text
+    assert "No module named 'xgboost'" in text and f"/aws/sagemaker/Endpoints/{name}" in failed.value.hint
+    buyer.teardown(aws, record, say=lambda _: None)
+    assert _left(moto_url)["endpoints"] == 0
