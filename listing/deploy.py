@@ -108,14 +108,19 @@ def plan_variants(variants: list, arn: str) -> list[Variant]:
 
 
 def preflight(aws, *, variants: list, role: str | None, startup_timeout: int | None, download_timeout: int | None,
-              autoscaling: Autoscaling | None, data_capture: DataCapture | None, say=print) -> tuple[str, dict]:
-    """Every refusal before anything is created; the role and each package's description."""
+              autoscaling: Autoscaling | None, data_capture: DataCapture | None, measured_startup: float | None = None,
+              say=print) -> tuple[str, dict]:
+    """Every refusal before anything is created; the role and each package's description.
+    `measured_startup` is the seller's measured time to the first /ping 200 (the listing's index)."""
     for v in variants:
         require_instance_type(f"variant {v.name}: instance type", v.instance_type, "ProductionVariantInstanceType")
     role = execution_role(role)
     for flag, value in (("--startup-timeout", startup_timeout), ("--download-timeout", download_timeout)):
         if value is not None and not TIMEOUT_RANGE[0] <= value <= TIMEOUT_RANGE[1]:
             raise ConfigurationError(f"{flag} {value}: SageMaker takes {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]} seconds")
+    if startup_timeout is not None and measured_startup and startup_timeout < measured_startup:
+        raise ConfigurationError(f"--startup-timeout {startup_timeout}: the package took {measured_startup:g} s to answer "
+                                 "/ping when its seller validated it", hint=f"allow at least {int(measured_startup) + 1} s")
     if autoscaling and not 1 <= autoscaling.minimum <= autoscaling.maximum:
         raise ConfigurationError(f"--autoscale {autoscaling.minimum}:{autoscaling.maximum}: the minimum must be at least "
                                  "1 and at most the maximum")
@@ -188,13 +193,13 @@ def _instances_in_use(aws, instance_type: str) -> int:
 
 def deploy(aws, record, *, arn: str, variants: list, role: str | None, name: str | None = None,
            data_capture: DataCapture | None = None, autoscaling: Autoscaling | None = None,
-           startup_timeout: int | None = None, download_timeout: int | None = None, wait: bool = True,
-           timeout: float = 3600, say=print) -> DeployResult:
+           startup_timeout: int | None = None, download_timeout: int | None = None, measured_startup: float | None = None,
+           wait: bool = True, timeout: float = 3600, say=print) -> DeployResult:
     started = time.monotonic()
     variants = plan_variants(variants, arn)
     role, described = preflight(aws, variants=variants, role=role, startup_timeout=startup_timeout,
                                 download_timeout=download_timeout, autoscaling=autoscaling, data_capture=data_capture,
-                                say=say)
+                                measured_startup=measured_startup, say=say)
     name = name or unique_name(arn)
     models = {}
     for i, package in enumerate(dict.fromkeys(v.model_package for v in variants)):

@@ -83,6 +83,8 @@ def write_documents(sources: Sources, samples: list[SampleFile], output: Path) -
         "model_package_arns": sources.arns, "report": str(sources.report_path),
         "metric": {k: sources.metrics[k] for k in ("name", "value", "holdout_rows")},
         "recommended_instance_types": sources.recommended,
+        # seconds to the first /ping 200 as `validate` measured it; `mpkit deploy --listing` checks its timeout against it
+        "startup_s": next((c.get("measured") for c in sources.report.get("checks") or [] if c.get("id") == "startup"), None),
         "items": {
             "usage": usage.USAGE, "description": description.DESCRIPTION, "notebook": notebook.NOTEBOOK,
             "example": [examples.CLI, examples.BOTO3], "changeset": changeset.CHANGESET,

@@ -126,9 +126,11 @@ def cmd_deploy(args, say) -> int:
             scaling = d.Autoscaling(int(low), int(high or low), args.target_invocations)
         except ValueError as exc:
             raise ConfigurationError(f"--autoscale {args.autoscale}: give MIN:MAX, e.g. 1:4") from exc
+    measured = json.loads(Path(args.listing).read_text()).get("startup_s") if args.listing else None
     result = d.deploy(aws, _record(args, aws), arn=args.model_package, variants=variants, role=args.role,
                       name=args.name, data_capture=capture, autoscaling=scaling, startup_timeout=args.startup_timeout,
-                      download_timeout=args.download_timeout, wait=not args.no_wait, timeout=args.wait_timeout, say=say)
+                      download_timeout=args.download_timeout, measured_startup=measured, wait=not args.no_wait,
+                      timeout=args.wait_timeout, say=say)
     if _planned(args, aws):
         return 0
     if args.json:
@@ -259,7 +261,8 @@ def add_commands(command, bind) -> None:
     job_options(de, required=False)
     de.add_argument("--product", help="the product ID instead of --model-package: its ARN for this Region is resolved "
                     "(`mpkit resolve`)")
-    de.add_argument("--listing", help="with --product: the listing.json that carries the Region -> ARN map")
+    de.add_argument("--listing", help="the listing's listing.json: the Region -> ARN map for --product, and the "
+                    "measured startup that --startup-timeout must allow")
     de.add_argument("--catalog-endpoint-url", help="with --product: a Catalog API emulator's URL (tests)")
     de.add_argument("--instance-type", help="one variant on this type, e.g. ml.m5.large (one the package supports)")
     de.add_argument("--count", type=int, default=1, help="instances of --instance-type (default 1)")

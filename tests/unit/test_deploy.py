@@ -177,3 +177,10 @@ def test_a_failed_start_names_the_step_and_shows_the_containers_log_tail(aws, re
     assert "No module named 'xgboost'" in text and f"/aws/sagemaker/Endpoints/{name}" in failed.value.hint
     buyer.teardown(aws, record, say=lambda _: None)
     assert _left(moto_url)["endpoints"] == 0
+
+
+def test_a_startup_timeout_shorter_than_the_measured_startup_is_refused_before_anything(aws, record, proxy):
+    with pytest.raises(ConfigurationError, match="took 95 s to answer /ping"):
+        deploy(aws, record, arn=V1, variants=[Variant("ml.m5.large")], role=ROLE, startup_timeout=60,
+               measured_startup=95.0, say=lambda _: None)
+    assert not any(proxy.calls[c] for c in CREATES)
