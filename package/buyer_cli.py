@@ -144,7 +144,8 @@ def cmd_deploy(args, say) -> int:
 def _weight(text: str) -> tuple[str, float]:
     name, sep, value = text.partition("=")
     try:
-        return name, float(value) if sep else float("nan")
+        if sep and name:
+            return name, float(value)
     except ValueError:
         pass
     raise ConfigurationError(f"--weight {text!r}: give VARIANT=WEIGHT, e.g. variant-2=0.1")

@@ -184,3 +184,9 @@ def test_a_startup_timeout_shorter_than_the_measured_startup_is_refused_before_a
         deploy(aws, record, arn=V1, variants=[Variant("ml.m5.large")], role=ROLE, startup_timeout=60,
                measured_startup=95.0, say=lambda _: None)
     assert not any(proxy.calls[c] for c in CREATES)
+
+
+@pytest.mark.parametrize("weight", ["variant-1", "variant-1=heavy", "=0.5"])
+def test_a_malformed_weight_is_a_usage_error(weight, capsys):
+    assert main(["deploy", "--update", "ep", "--weight", weight, "--region", REGION, "--dry-run"]) == 2
+    assert "give VARIANT=WEIGHT" in capsys.readouterr().err
