@@ -61,7 +61,8 @@ class Catalog:
     # ---- change sets
     def run(self, plan: ChangeSetPlan, intent: str, record) -> dict:
         """VALIDATE or APPLY `plan`; the described change set once it ended. A run already recorded
-        as SUCCEEDED for this exact request is not sent again; one recorded as started is polled."""
+        as SUCCEEDED for this exact request is not sent again; one recorded as started is polled; one
+        that failed is sent again as a new attempt (its token would only return the failed one)."""
         done = record.change_set(plan.key, intent, plan.sha256)
         if done and done.get("status") == "SUCCEEDED":
             self.say(f"{plan.key} ({intent}): already succeeded as change set {done['id']}")
@@ -70,10 +71,12 @@ class Catalog:
             change_set_id = done["id"]
             self.say(f"{plan.key} ({intent}): waiting on change set {change_set_id}, started by an earlier run")
         else:
+            attempt = done.get("attempt", 0) + 1 if done else 0
             params = {k: v for k, v in plan.request.items() if k != "Catalog"}
-            started = self.call("start_change_set", **params, Intent=intent, ClientRequestToken=plan.token(intent))
+            started = self.call("start_change_set", **params, Intent=intent,
+                                ClientRequestToken=plan.token(intent, attempt))
             change_set_id = started["ChangeSetId"]
-            record.started(plan.key, intent, plan.sha256, change_set_id)
+            record.started(plan.key, intent, plan.sha256, change_set_id, attempt)
             self.say(f"{plan.key} ({intent}): change set {change_set_id} started")
         described = poll_until(lambda: self.describe(change_set_id), state=lambda d: f"{plan.key} {intent} {d['Status']}",
                                done=lambda d: d["Status"] in TERMINAL, timeout=self.timeout, say=self.say, poll=self.poll,

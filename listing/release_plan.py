@@ -81,9 +81,10 @@ class ChangeSetPlan:
     def sha256(self) -> str:
         return hashlib.sha256(json.dumps(self.request, sort_keys=True).encode()).hexdigest()
 
-    def token(self, intent: str) -> str:
-        """The same change set and intent give the same token, so a retried call starts nothing twice."""
-        return hashlib.sha256(f"{self.sha256}:{intent}".encode()).hexdigest()[:64]
+    def token(self, intent: str, attempt: int = 0) -> str:
+        """The same change set, intent and attempt give the same token, so a retried call starts
+        nothing twice; a new attempt after a failed one is a new change set."""
+        return hashlib.sha256(f"{self.sha256}:{intent}{f':{attempt}' if attempt else ''}".encode()).hexdigest()[:64]
 
     def to_dict(self) -> dict:
         return {"key": self.key, "summary": self.summary, "request": self.request}

@@ -53,12 +53,12 @@ class ReleaseRecord:
         entry = self._data["change_sets"].get(key) or {}
         return entry.get(intent) if entry.get("sha256") == sha256 else None
 
-    def started(self, key: str, intent: str, sha256: str, change_set_id: str) -> None:
+    def started(self, key: str, intent: str, sha256: str, change_set_id: str, attempt: int = 0) -> None:
         entry = self._data["change_sets"].setdefault(key, {})
         if entry.get("sha256") != sha256:
             entry.clear()
             entry["sha256"] = sha256
-        entry[intent] = {"id": change_set_id, "status": "PREPARING", "at": _now()}
+        entry[intent] = {"id": change_set_id, "status": "PREPARING", "attempt": attempt, "at": _now()}
         self.save()
 
     def finished(self, key: str, intent: str, status: str, errors: list) -> None:

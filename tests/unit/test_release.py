@@ -346,3 +346,17 @@ def test_the_emulator_refuses_what_the_catalog_refuses_when_mpkit_checks_are_byp
     assert codes([rp.change("UpdateInformation", rp.PRODUCT, state.product_id, {"ProductTitle": "T" * 73})]) == ["INVALID_INPUT"]
     priced = rp.new_version(m2, state, delivery=rp.delivery_for(listing, arn2, ACCESS_ROLE), long_description="x")
     assert codes(priced.request["ChangeSet"]) == []  # what mpkit plans is what the Catalog takes
+
+
+def test_a_change_set_that_failed_for_a_reason_outside_the_request_is_sent_again(seller, catalog):
+    """The same request after a failure (the package or the role mended in the account): a new
+    attempt with a new token, since the old token would only return the failed change set."""
+    m = seller.version()
+    catalog.inject = ("ASSET_VALIDATION_EXCEPTION", "the package was not readable yet")
+    with pytest.raises(ListingRejected):
+        seller.release(m)
+    result = seller.release(m)
+    assert [s["status"] for s in result.sent] == ["SUCCEEDED", "SUCCEEDED"] and len(catalog.products()) == 1
+    validates = [body["ClientRequestToken"] for op, body in catalog.calls
+                 if op == "StartChangeSet" and body["Intent"] == "VALIDATE"]
+    assert len(validates) == 2 and len(set(validates)) == 2
