@@ -51,9 +51,16 @@ def explain(errors: list[dict]) -> list[str]:
     return lines
 
 
+def intents(apply: bool) -> tuple:
+    """VALIDATE always; APPLY only when asked, after it."""
+    return ("VALIDATE", "APPLY") if apply else ("VALIDATE",)
+
+
 class Catalog:
-    def __init__(self, aws, *, poll: float = 5.0, timeout: float = 6 * 3600, say=print):
+    def __init__(self, aws, *, poll: float = 5.0, timeout: float = 6 * 3600, say=print,
+                 retry_hint: str = "fix what is named above, then run `mpkit release` again; it carries on"):
         self.aws, self.poll, self.timeout, self.say = aws, poll, timeout, say
+        self.retry_hint = retry_hint
 
     def call(self, operation: str, **params):
         return self.aws.call("marketplace-catalog", operation, Catalog="AWSMarketplace", **params)
@@ -89,7 +96,7 @@ class Catalog:
             lines = explain(errors) or [described.get("FailureDescription") or described.get("FailureCode") or "no details"]
             raise ListingRejected(f"AWS Marketplace {described['Status'].lower()} change set {change_set_id} "
                                   f"({plan.key}, {intent}):\n  " + "\n  ".join(lines),
-                                  hint="fix what is named above, then run `mpkit release` again; it carries on")
+                                  hint=self.retry_hint)
         return described
 
     def describe(self, change_set_id: str) -> dict:

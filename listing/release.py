@@ -21,7 +21,7 @@ from package.publish_record import PublishRecord, ReleaseStep
 
 from . import access_role, release_checks
 from . import release_plan as rp
-from .catalog import Catalog, created_entities
+from .catalog import Catalog, created_entities, intents
 from .lint import INDEX
 from .release_record import ReleaseRecord
 
@@ -46,7 +46,7 @@ class ReleaseResult:
         """Every StartChangeSet request, in the order it is (or would be) sent."""
         out = []
         for plan in self.plans:
-            for intent in ("VALIDATE", "APPLY") if self.apply else ("VALIDATE",):
+            for intent in intents(self.apply):
                 out.append({"key": plan.key, "intent": intent, "summary": plan.summary,
                             "request": {**plan.request, "Intent": intent, "ClientRequestToken": plan.token(intent)}})
         return out
@@ -142,7 +142,7 @@ def release(manifest: Manifest, *, target: str, aws=None, catalog_aws=None, dry_
         raise ConfigurationError("no Catalog API to send the change sets to",
                                  hint="the local target has none: use --dry-run, or --catalog-endpoint-url")
     for change_set in result.plans:
-        for intent in ("VALIDATE", "APPLY") if apply else ("VALIDATE",):
+        for intent in intents(apply):
             described = catalog.run(change_set, intent, record)
             result.sent.append({"key": change_set.key, "intent": intent, "id": described["ChangeSetId"],
                                 "status": described["Status"]})

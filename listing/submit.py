@@ -1,18 +1,17 @@
-"""`mpkit listing --submit`: the change set sent to the Catalog API with Intent=VALIDATE, so AWS
-Marketplace checks it and changes nothing; with --apply, sent again with Intent=APPLY once the
-validation succeeded."""
+"""`mpkit listing --submit`: the listing folder's one change set sent to the Catalog API with
+Intent=VALIDATE, so AWS Marketplace checks it and changes nothing; with --apply, sent again with
+Intent=APPLY once the validation succeeded. It runs through the same Catalog.run as `mpkit
+release`, with a record that is not kept."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+from pathlib import Path
 
-from package.errors import AwsError, ConfigurationError, ListingRejected
-from package.polling import poll_until
+from package.errors import ConfigurationError
 
-from .catalog import errors_of, explain
-
-TERMINAL = ("SUCCEEDED", "FAILED", "CANCELLED")
+from .catalog import Catalog, errors_of, explain, intents
+from .release_plan import ChangeSetPlan
+from .release_record import ReleaseRecord
 
 
 def submit(aws, request: dict, *, apply: bool, timeout: float = 3600, poll: float = 5.0, say=print) -> list[dict]:
@@ -20,32 +19,13 @@ def submit(aws, request: dict, *, apply: bool, timeout: float = 3600, poll: floa
         raise ConfigurationError("the change set names no product: listing.product_id is not set",
                                  hint="create the product in the AWS Marketplace Management Portal (or with a "
                                       "CreateProduct change set), then set listing.product_id to its entity ID")
+    catalog = Catalog(aws, poll=poll, timeout=timeout, say=say,
+                      retry_hint="fix the manifest fields named above, re-run `mpkit listing`, then --submit again")
+    plan = ChangeSetPlan(key="listing", summary=[], request=request)
+    record = ReleaseRecord(Path("listing-submit"), persist=False)
     runs = []
-    for intent in ("VALIDATE", "APPLY") if apply else ("VALIDATE",):
-        # The same change set and intent give the same token, so a retried call starts nothing twice.
-        token = hashlib.sha256(json.dumps([request, intent], sort_keys=True).encode()).hexdigest()[:64]
-        started = aws.call("marketplace-catalog", "start_change_set", **request, Intent=intent, ClientRequestToken=token)
-        change_set_id = started["ChangeSetId"]
-        say(f"change set {change_set_id} ({intent}) started")
-        described = _wait(aws, change_set_id, timeout=timeout, poll=poll, say=say)
-        run = {"intent": intent, "id": change_set_id, "arn": started.get("ChangeSetArn"), "status": described["Status"],
-               "errors": _errors(described)}
-        runs.append(run)
-        if described["Status"] != "SUCCEEDED":
-            raise ListingRejected(f"AWS Marketplace {described['Status'].lower()} the change set ({intent}):\n  "
-                                  + "\n  ".join(run["errors"] or [described.get("FailureDescription") or "no details"]),
-                                  hint="fix the manifest fields named above, re-run `mpkit listing`, then --submit again")
+    for intent in intents(apply):
+        described = catalog.run(plan, intent, record)
+        runs.append({"intent": intent, "id": described["ChangeSetId"], "arn": described.get("ChangeSetArn"),
+                     "status": described["Status"], "errors": explain(errors_of(described))})
     return runs
-
-
-def _wait(aws, change_set_id: str, *, timeout: float, poll: float, say) -> dict:
-    return poll_until(lambda: aws.call("marketplace-catalog", "describe_change_set", Catalog="AWSMarketplace",
-                                       ChangeSetId=change_set_id),
-                      state=lambda d: d["Status"], done=lambda d: d["Status"] in TERMINAL, timeout=timeout, say=say,
-                      poll=poll, on_timeout=lambda d: AwsError(f"change set {change_set_id} is still {d['Status']}",
-                                                               code="WaitTimeout", hint="see it in the AWS Marketplace "
-                                                               "Management Portal (Requests)"))
-
-
-def _errors(described: dict) -> list[str]:
-    return explain(errors_of(described))
