@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from package.publish_record import TARGETS, write_json_atomically
+from package.publish_record import read_record, record_path, write_json_atomically
 
 
 class ReleaseRecord:
@@ -22,14 +22,11 @@ class ReleaseRecord:
 
     @staticmethod
     def path_for(root: Path, product: str, target: str) -> Path:
-        if target not in TARGETS:
-            raise ValueError(f"target {target!r} is not one of {TARGETS}")
-        return root / ".mpkit" / "release" / target / f"{product}.json"
+        return record_path(root, "release", target, product)
 
     @classmethod
     def load(cls, path: Path, persist: bool = True) -> "ReleaseRecord":
-        data = json.loads(path.read_text()) if path.is_file() else None
-        return cls(path, data, persist=persist)
+        return cls(path, read_record(path, persist), persist=persist)
 
     # ---- the product
     @property

@@ -122,20 +122,11 @@ class PublishRecord:
     @staticmethod
     def path_for(root: Path, package_name: str, target: str) -> Path:
         """Where `mpkit publish` keeps the record of a package for a target (local, emulator, aws)."""
-        if target not in TARGETS:
-            raise ValueError(f"target {target!r} is not one of {TARGETS}")
-        return root / ".mpkit" / "publish" / target / f"{package_name}.json"
+        return record_path(root, "publish", target, package_name)
 
     @classmethod
     def load(cls, path: Path, persist: bool = True) -> "PublishRecord":
-        if path.is_file():
-            try:
-                return cls(path, json.loads(path.read_text()), persist=persist)
-            except json.JSONDecodeError:
-                # A record is rewritten atomically, so this is a hand edit; keep it for the seller.
-                if persist:
-                    path.rename(path.with_suffix(".unreadable.json"))
-        return cls(path, persist=persist)
+        return cls(path, read_record(path, persist), persist=persist)
 
     # ---- what the record says
     @property
@@ -197,6 +188,26 @@ class PublishRecord:
     def save(self) -> None:
         if self.persist:
             write_json_atomically(self.path, self._data)
+
+
+def record_path(root: Path, kind: str, target: str, name: str) -> Path:
+    """`.mpkit/<kind>/<target>/<name>.json`: where the publish and release records live."""
+    if target not in TARGETS:
+        raise ValueError(f"target {target!r} is not one of {TARGETS}")
+    return root / ".mpkit" / kind / target / f"{name}.json"
+
+
+def read_record(path: Path, persist: bool) -> dict | None:
+    """A record's data; None when there is none. A record is rewritten atomically, so one that is
+    not JSON is a hand edit: it is kept for the seller (renamed) and the run starts afresh."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        if persist:
+            path.rename(path.with_suffix(".unreadable.json"))
+        return None
 
 
 def write_json_atomically(path: Path, data) -> None:

@@ -143,3 +143,13 @@ def test_listing_submit_to_real_aws_refuses_the_example_values_before_anything(p
     m = _manifest(product, tmp_path)
     with pytest.raises(ManifestError, match="documentation account"):
         make_listing(m, submit_to=Target(region="us-east-1"), engine=object(), say=lambda _: None)
+
+
+def test_a_hand_broken_release_record_is_kept_aside_and_the_run_starts_afresh(tmp_path):
+    from listing.release_record import ReleaseRecord
+
+    path = ReleaseRecord.path_for(tmp_path, "p", "aws")
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    record = ReleaseRecord.load(path)
+    assert record.product_id is None and path.with_suffix(".unreadable.json").read_text() == "{not json"
