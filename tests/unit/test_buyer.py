@@ -15,6 +15,7 @@ from package.cli import main
 from package.errors import ConfigurationError, NotSubscribed
 from package.local_target import CREDENTIALS
 from tests.conftest import emulator_client as client
+from tests.unit.conftest import published_package
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/buyer-sagemaker"
@@ -29,12 +30,7 @@ def fresh(moto_url, proxy):
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
     proxy.clear()
     # The package as a buyer finds it: published and validated by its seller.
-    client(moto_url, "sagemaker").create_model_package(
-        ModelPackageName=PACKAGE, CertifyForMarketplace=True,
-        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p@sha256:" + "a" * 64}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
-                                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
-                                "SupportedTransformInstanceTypes": ["ml.m5.large"]})
+    published_package(moto_url, PACKAGE)
 
 
 

@@ -18,6 +18,7 @@ from package.cli import main
 from package.errors import ConfigurationError
 from package.local_target import CREDENTIALS
 from tests.conftest import emulator_client as client
+from tests.unit.conftest import published_package
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/buyer-sagemaker"
@@ -26,21 +27,12 @@ V2 = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/seller-product-1-1-
 CREATES = ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy")
 
 
-def _package(moto_url, name, types=("ml.m5.large", "ml.m5.xlarge")):
-    client(moto_url, "sagemaker").create_model_package(
-        ModelPackageName=name, CertifyForMarketplace=True,
-        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p@sha256:" + "a" * 64}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
-                                "SupportedRealtimeInferenceInstanceTypes": list(types),
-                                "SupportedTransformInstanceTypes": ["ml.m5.large"]})
-
-
 @pytest.fixture(autouse=True)
 def fresh(moto_url, proxy):
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
     proxy.clear()
-    _package(moto_url, "seller-product-1-0-0")
-    _package(moto_url, "seller-product-1-1-0")
+    published_package(moto_url, "seller-product-1-0-0", realtime=("ml.m5.large", "ml.m5.xlarge"))
+    published_package(moto_url, "seller-product-1-1-0", realtime=("ml.m5.large", "ml.m5.xlarge"))
 
 
 def _quota(proxy, instance_type="ml.m5.large", value=4):

@@ -13,6 +13,7 @@ from package.aws import Aws, Target
 from package.errors import AwsError
 from package.local_target import CREDENTIALS
 from tests.conftest import emulator_client as client
+from tests.unit.conftest import published_package
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/mpkit-validation"
@@ -24,12 +25,7 @@ SAMPLES = [(b"59,male,32.1,101\n", "text/csv", "text/csv"), (b'{"instances": [[5
 def fresh(moto_url, proxy):
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).read()
     proxy.clear()
-    client(moto_url, "sagemaker").create_model_package(
-        ModelPackageName="seller-product-1-0-0", CertifyForMarketplace=True,
-        InferenceSpecification={"Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/p@sha256:" + "a" * 64}],
-                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"],
-                                "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large"],
-                                "SupportedTransformInstanceTypes": ["ml.m5.large"]})
+    published_package(moto_url, "seller-product-1-0-0")
 
 
 def _left(moto_url) -> dict:
