@@ -13,13 +13,13 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 
+from package import rules
 from package.errors import AwsError, ConfigurationError
 from validation.static_checks import did_you_mean
 
 from . import subscription
 from .buyer import _account, create_model, execution_role, require_instance_type, wait_until
 
-TIMEOUT_RANGE = (60, 3600)  # ContainerStartupHealthCheck / ModelDataDownload timeouts, seconds (API)
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 
 
@@ -116,8 +116,10 @@ def preflight(aws, *, variants: list, role: str | None, startup_timeout: int | N
         require_instance_type(f"variant {v.name}: instance type", v.instance_type, "ProductionVariantInstanceType")
     role = execution_role(role)
     for flag, value in (("--startup-timeout", startup_timeout), ("--download-timeout", download_timeout)):
-        if value is not None and not TIMEOUT_RANGE[0] <= value <= TIMEOUT_RANGE[1]:
-            raise ConfigurationError(f"{flag} {value}: SageMaker takes {TIMEOUT_RANGE[0]} to {TIMEOUT_RANGE[1]} seconds")
+        low, high = rules.VARIANT_TIMEOUT_S
+        if value is not None and not low <= value <= high:
+            raise ConfigurationError(f"{flag} {value}: SageMaker takes {low} to {high} seconds "
+                                     f"({rules.VARIANT_TIMEOUT_SOURCE})")
     if startup_timeout is not None and measured_startup and startup_timeout < measured_startup:
         raise ConfigurationError(f"--startup-timeout {startup_timeout}: the package took {measured_startup:g} s to answer "
                                  "/ping when its seller validated it", hint=f"allow at least {int(measured_startup) + 1} s")

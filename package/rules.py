@@ -132,3 +132,7 @@ RESTRICT_SUPPORT_DAYS = 90  # ml-restrict-version: restricted versions stay supp
 # Values from AWS's documentation and mpkit's example that must not reach a real listing.
 DOCUMENTATION_ACCOUNT = "123456789012"
 EXAMPLE_REPOSITORY = "github.com/mpkit-dev/"
+# A buyer's endpoint (API ProductionVariant; marketplace-lifecycle.md §4): the startup health
+# check and the model download timeouts, seconds.
+VARIANT_TIMEOUT_S = (60, 3600)
+VARIANT_TIMEOUT_SOURCE = "API"

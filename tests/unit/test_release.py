@@ -223,7 +223,10 @@ def test_restricting_the_last_open_version_is_refused_before_any_call(seller, ca
     assert [p.key for p in restricted.plans] == ["restrict-1.0.0"]
     options = [o for v in catalog.products()[0]["details"]["Versions"] for o in v["DeliveryOptions"]]
     assert [o["Visibility"] for o in options] == ["Restricted", "Public"]
-    assert seller.record(m2).version("1.0.0")["support_until"]
+    kept = seller.record(m2).version("1.0.0")
+    from datetime import date, timedelta
+    restricted_on = date.fromisoformat(kept["restricted_at"][:10])
+    assert date.fromisoformat(kept["support_until"]) == restricted_on + timedelta(days=90)  # ml-restrict-version
     assert seller.release(m2, restrict="1.0.0").plans == []  # already restricted: nothing to send
 
 
