@@ -1,13 +1,14 @@
-"""The in-process half of the benchmark, run inside the image itself (the interpreter and
-libraries the container serves with): for each body, requests per second through
+"""The in-process half of the benchmark: for each body, requests per second through
 
-- the straightforward path of the seeds and AWS's samples: pandas read_csv -> the fitted
+- `straightforward`: the path of the seeds and AWS's samples, pandas read_csv -> the fitted
   featurizer's transform -> XGBoost -> JSON (for a bare scikit-learn model: read_csv ->
-  predict -> JSON);
-- ours: the image's own Handler (parse, compiled featurizer, predict, serialize).
+  predict -> JSON), run in the build's `deps` stage: the same interpreter and library versions
+  as the image, with every default library (the image may leave scikit-learn and pandas out);
+- `ours`: the image's own Handler (parse, compiled featurizer, predict, serialize), run inside
+  the image itself on the model baked into it.
 
 Both give XGBoost one thread, as each server worker has. Imports nothing from the seller side.
-Usage (inside the image): python3 in_process.py MODEL_DIR BODY_FILE...; prints one JSON object.
+Usage: python3 in_process.py straightforward|ours MODEL_DIR BODY_FILE...; prints one JSON object.
 """
 
 from __future__ import annotations
@@ -35,41 +36,48 @@ def best_per_second(fns: dict, rounds: int = 5, seconds: float = 0.4) -> dict:
     return best
 
 
-def main(model_dir: str, *body_files: str) -> dict:
+def straightforward_path(model_dir: str):
+    """The seeds' path, in the build's `deps` stage (every default library, none of mpkit)."""
     import joblib
     import pandas as pd
     import xgboost
 
-    from inference_image.handler import Handler
-    from inference_image.settings import Settings
-
     model = Path(model_dir)
-    handler = Handler(Settings.load(env={"MPKIT_MODEL_DIR": model_dir}, baked_path="/none"))
-    spec = handler.spec
-    names = spec.names
-    if spec.framework == "sklearn":
-        estimator = joblib.load(model / spec.files["model"])
+    spec = json.loads((model / "mpkit-model.json").read_text())
+    names = [f["name"] for f in spec["features"]]
+    if spec["framework"] == "sklearn":
+        estimator = joblib.load(model / spec["files"]["model"])
 
         def straightforward(body):
             frame = pd.read_csv(io.BytesIO(body), header=None, names=names)
             return json.dumps({"predictions": estimator.predict(frame.to_numpy()).tolist()}).encode()
     else:
-        featurizer = joblib.load(model / spec.files["featurizer"])
+        featurizer = joblib.load(model / spec["files"]["featurizer"])
         booster = xgboost.Booster()
-        booster.load_model(str(model / spec.files["predictor"]))
+        booster.load_model(str(model / spec["files"]["predictor"]))
         booster.set_param({"nthread": 1})
 
         def straightforward(body):
             frame = pd.read_csv(io.BytesIO(body), header=None, names=names)
             return json.dumps({"predictions": booster.inplace_predict(featurizer.transform(frame)).tolist()}).encode()
+    return straightforward
 
+
+def our_path(model_dir: str):
+    """The image's own Handler, in the image itself, on the model as it was baked in."""
+    from inference_image.handler import Handler
+    from inference_image.settings import Settings
+
+    handler = Handler(Settings.load(env={"MPKIT_MODEL_DIR": model_dir}, baked_path="/none"))
+    return lambda body: handler.invoke(body, "text/csv", "application/json")
+
+
+def main(mode: str, model_dir: str, *body_files: str) -> dict:
+    path = (straightforward_path if mode == "straightforward" else our_path)(model_dir)
     results = {}
-    for path in body_files:
-        body = Path(path).read_bytes()
-        rps = best_per_second({"straightforward": lambda body=body: straightforward(body),
-                               "ours": lambda body=body: handler.invoke(body, "text/csv", "application/json")})
-        results[Path(path).stem] = {"straightforward_rps": rps["straightforward"], "ours_rps": rps["ours"],
-                                    "speedup": rps["ours"] / rps["straightforward"]}
+    for name in body_files:
+        body = Path(name).read_bytes()
+        results[Path(name).stem] = best_per_second({mode: lambda body=body: path(body)})[mode]
     return results
 
 

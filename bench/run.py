@@ -2,8 +2,9 @@
 
 (a) in process, 1 and 1,000 rows: the straightforward path of the seeds and AWS's samples
     (pandas read_csv -> the fitted featurizer's transform -> XGBoost -> JSON) against ours
-    (parse, compiled featurizer, XGBoost, serialize), run inside the image (bench/in_process.py)
-    so that the ceiling and the container share one interpreter and one set of libraries.
+    (parse, compiled featurizer, XGBoost, serialize), ours run inside the image and the
+    straightforward one in the build's `deps` stage (bench/in_process.py), so that both and
+    the container share one interpreter and one set of library versions.
 (b) the container, networking off, 1-row and 1,000-row CSV requests at concurrency 1, 4, 16.
     The load generator (`wrk`) runs inside the container's own network namespace (nsenter), so
     nothing leaves loopback; every run lasts LOAD_SECONDS, which bounds its requests too. It shares the two
@@ -20,7 +21,7 @@
 
 The ceiling is our single-process req/s × the cores: what the container could reach if HTTP
 cost nothing. Usage: python bench/run.py [--manifest manifest.yaml] [--json out.json]
-Needs root (nsenter) and a built image (`mpkit build`); installs `wrk` from Debian if missing.
+Needs root (nsenter); builds the image when it is not up to date; installs `wrk` from Debian if missing.
 """
 
 from __future__ import annotations
@@ -49,20 +50,38 @@ def bodies(manifest) -> dict[int, bytes]:
     return {1: holdout[0], 1000: b"".join(rows)}
 
 
-def in_process(engine, image: str, model_dir: Path, payloads) -> dict:
-    """bench/in_process.py run inside the image, networking off, the model mounted read-only."""
+def deps_image(engine, built) -> str:
+    """The build's `deps` stage (the interpreter and every default library, before the build
+    step leaves any out) as an image of its own; its layers are the build's, so nothing installs."""
+    tag = f"{built.tags[1]}-deps"
+    if not engine.image_exists(tag):
+        engine.client.images.build(path=str(Path(built.model_dir).parent / "context"), target="deps", tag=tag,
+                                   buildargs={"BASE_IMAGE": built.base_image}, network_mode="none", rm=True)
+    return tag
+
+
+def in_process(engine, built, model_dir: Path, payloads) -> dict:
+    """bench/in_process.py, networking off: the straightforward path in the build's `deps` stage
+    on the model files as staged, ours inside the image on the model it serves."""
+    served_dir = "/opt/ml/model" if built.delivery == "s3" else "/opt/mpkit/model"
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         names = []
         for rows, body in payloads.items():
             (Path(tmp) / f"{rows}.csv").write_bytes(body)
             names.append(f"/bench-data/{rows}.csv")
-        out = engine.client.containers.run(
-            image, ["/bench/in_process.py", "/opt/ml/model", *names], entrypoint=["python3"], network_mode="none",
-            remove=True, stderr=True, volumes={str(ROOT / "bench"): {"bind": "/bench", "mode": "ro"},
-                                               tmp: {"bind": "/bench-data", "mode": "ro"},
-                                               str(model_dir): {"bind": "/opt/ml/model", "mode": "ro"}})
-    results = json.loads(out.decode().strip().splitlines()[-1])
-    return {int(rows): value for rows, value in results.items()}
+        for mode, image, folder in (("straightforward", deps_image(engine, built), "/opt/ml/model"),
+                                    ("ours", built.image, served_dir)):
+            volumes = {str(ROOT / "bench"): {"bind": "/bench", "mode": "ro"}, tmp: {"bind": "/bench-data", "mode": "ro"}}
+            if folder == "/opt/ml/model":
+                volumes[str(model_dir)] = {"bind": "/opt/ml/model", "mode": "ro"}
+            out = engine.client.containers.run(
+                image, ["/bench/in_process.py", mode, folder, *names], entrypoint=["/opt/venv/bin/python3"],
+                network_mode="none", remove=True, stderr=True, volumes=volumes, environment={"PYTHONPATH": "/opt/mpkit"})
+            results[mode] = json.loads(out.decode().strip().splitlines()[-1])
+    return {int(rows): {"straightforward_rps": results["straightforward"][rows], "ours_rps": results["ours"][rows],
+                        "speedup": results["ours"][rows] / results["straightforward"][rows]}
+            for rows in results["ours"]}
 
 
 # wrk's script: POST the body file and report in one line of JSON (status counts, latency
@@ -174,11 +193,11 @@ def other_runtime(engine) -> dict:
     if not (product / "manifest.yaml").is_file():
         make_product(python, product, "sklearn")
     manifest = load_manifest(product / "manifest.yaml")
-    image = build(manifest, engine=engine, say=lambda _: None).image
+    built = build(manifest, engine=engine, say=lambda _: None)
     rows = (product / "rows.csv").read_bytes().splitlines(keepends=True)
     payloads = {1: rows[0], 1000: b"".join((rows * (1000 // len(rows) + 1))[:1000])}
     with tempfile.TemporaryDirectory() as tmp:
-        return in_process(engine, image, stage_model_dir(manifest, Path(tmp) / "model"), payloads)
+        return in_process(engine, built, stage_model_dir(manifest, Path(tmp) / "model"), payloads)
 
 
 WIDE_FEATURES = 2000
@@ -236,19 +255,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from package.artifact import stage_model_dir
+    from package.build import build
     from package.docker_engine import Engine
     from package.manifest import load_manifest
 
     manifest = load_manifest(args.manifest)
-    image = manifest.image
     engine = Engine()
-    if not engine.image_exists(image):
-        print(f"{image} is not built: run `mpkit build` first", file=sys.stderr)
-        return 2
+    built = build(manifest, engine=engine, say=lambda _: None)  # the current image: reused when up to date
+    image = built.image
     payloads = bodies(manifest)
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = stage_model_dir(manifest, Path(tmp) / "model")
-        inproc = in_process(engine, image, model_dir, payloads)
+        inproc = in_process(engine, built, model_dir, payloads)
     served = container(engine, image, payloads)
     start = cold_start(engine, image)
     replay = batch_replay(manifest)

@@ -1,9 +1,11 @@
-"""The container's entry point: `serve` runs the model server; `train` is refused plainly."""
+"""The container's entry point: `serve` runs the model server; `train` is refused plainly;
+`prepare` is the image's own build step (prepare.py), run by the Dockerfile."""
 
 from __future__ import annotations
 
 import sys
 
+from . import prepare
 from .loaders import LoadError
 from .server import serve
 from .settings import SettingsError
@@ -20,6 +22,8 @@ def main(argv: list[str]) -> int:
             print(f"mpkit-serve: cannot start: {exc}", file=sys.stderr, flush=True)
             return 2
         return 0
+    if command == "prepare":
+        return prepare.main(argv[1:])
     if command == "train":
         print("mpkit-serve: `train` is not supported: this is an inference image with the model already "
               "trained; train elsewhere and build the image with `mpkit build`.", file=sys.stderr, flush=True)

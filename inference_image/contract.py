@@ -30,6 +30,14 @@ BAKED_MODEL_DIR = "/opt/mpkit/model"
 SAGEMAKER_MODEL_DIR = "/opt/ml/model"  # SM-HOST: ModelDataUrl is extracted here
 MODEL_SPEC_FILE = "mpkit-model.json"
 HANDLER_DIR = "code"  # a handler module travels in the model folder under code/
+# Written into the model folder by the image's build step (prepare.py): the featurizer compiled
+# to plain numbers, checked there against scikit-learn's own transform.
+FEATURIZER_PLAN_FILE = "mpkit-featurizer.json"
+# What the build step found and did (which libraries it left out of the image, and why not).
+PREPARED_RECORD_PATH = "/opt/mpkit/prepared.json"
+# The seller side's word to the build step: which default libraries may go when the model needs
+# none of them (none when a seller's handler or requirements may import them).
+PREPARE_REQUEST_FILE = "prepare.json"
 SPEC_FORMAT = 1
 
 

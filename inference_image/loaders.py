@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -21,9 +22,9 @@ import numpy as np
 
 from . import fast_xgboost
 from .codecs import Classified, Table, _from_values
-from .contract import MODEL_SPEC_FILE
+from .contract import FEATURIZER_PLAN_FILE, MODEL_SPEC_FILE
 from .errors import BadRequest
-from .featurizer import Unsupported, compile_featurizer
+from .featurizer import Unsupported, build_featurizer, compile_featurizer
 from .spec import Feature, ModelSpec
 
 log = logging.getLogger("mpkit.model")
@@ -133,21 +134,51 @@ class PlainModel:
         return self.call(table.numeric)
 
 
-class PipelineModel:
-    """A fitted scikit-learn featurizer, compiled where possible, then the predictor."""
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
-    def __init__(self, featurizer, predictor, spec: ModelSpec):
+
+def read_plan(model_dir: Path, featurizer_path: Path) -> dict | None:
+    """The featurizer plan the build step wrote, when it was written for exactly these files."""
+    path = model_dir / FEATURIZER_PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        plan = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        log.warning("%s is unreadable (%s): ignored", path, exc)
+        return None
+    if (plan.get("featurizer_sha256") != file_sha256(featurizer_path)
+            or plan.get("spec_sha256") != file_sha256(model_dir / MODEL_SPEC_FILE)):
+        log.warning("%s was written for other model files: ignored", path.name)
+        return None
+    return plan
+
+
+class PipelineModel:
+    """A fitted scikit-learn featurizer, compiled where possible, then the predictor. With a plan
+    from the build step, no scikit-learn object is loaded at all: `featurizer` is None and the
+    check rows are compared with the features scikit-learn gave at build (`expected`)."""
+
+    def __init__(self, featurizer, predictor, spec: ModelSpec, plan: dict | None = None):
         self.featurizer = featurizer
         self.predictor = predictor
         self.spec = spec
         self.call = _library_call(predictor)
         self.compiled = None
+        self.expected = None
+        if plan is not None:
+            self.compiled = build_featurizer(plan)
+            self.expected = np.asarray(plan["check_features"], dtype=np.float64)
+            return
         try:
             self.compiled = compile_featurizer(featurizer, spec)
         except Unsupported as exc:
             log.warning("featurizer not compiled (%s): using scikit-learn's transform", exc)
 
     def reference_features(self, table: Table) -> np.ndarray:
+        if self.featurizer is None:
+            raise LoadError("no scikit-learn featurizer is loaded (the image serves the compiled one)")
         out = self.featurizer.transform(table.to_frame())
         return np.asarray(out.toarray() if hasattr(out, "toarray") else out, dtype=np.float64)
 
@@ -157,8 +188,16 @@ class PipelineModel:
         return self.reference_features(table)
 
     def verify(self, table: Table) -> None:
-        """Drop the compiled featurizer unless it equals scikit-learn's on these rows."""
+        """Drop the compiled featurizer unless it equals scikit-learn's on these rows (without
+        scikit-learn in the image, refuse to start unless it equals what scikit-learn gave at build)."""
         if self.compiled is None:
+            return
+        if self.featurizer is None:
+            ours = self.compiled(table.numeric, table.strings)
+            if ours.shape != self.expected.shape or not np.allclose(ours, self.expected, rtol=CHECK_RTOL, atol=1e-12,
+                                                                     equal_nan=True):
+                raise LoadError(f"the compiled featurizer ({FEATURIZER_PLAN_FILE}) differs on the check rows from what "
+                                "scikit-learn gave when the image was built; rebuild the image with `mpkit build`")
             return
         try:
             ours = self.compiled(table.numeric, table.strings)
@@ -237,6 +276,19 @@ class Classifier:
                           probabilities if self.answer != "labels" else None)
 
 
+def _load_featurizer(path: Path):
+    try:
+        import joblib
+
+        with _no_version_warning(path):
+            return joblib.load(path)
+    except ModuleNotFoundError as exc:
+        raise LoadError(f"{path.name} needs scikit-learn to load ({exc}), which this image leaves out: it was built to "
+                        "serve the featurizer "
+                        f"compiled at build ({FEATURIZER_PLAN_FILE}), which is missing or was written for other model "
+                        "files. Rebuild the image with `mpkit build`.") from exc
+
+
 def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     """Load, smoke-test and return (model, spec); the spec gains features the model names."""
     model_dir = Path(model_dir)
@@ -247,18 +299,20 @@ def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
             spec = spec.with_features(_predictor_features(predictor))
         model = PlainModel(predictor, spec)
     elif spec.framework == "pipeline":
-        import joblib
-
         featurizer_path = _need(model_dir, spec, "featurizer")
-        with _no_version_warning(featurizer_path):
-            featurizer = joblib.load(featurizer_path)
+        plan = read_plan(model_dir, featurizer_path)
+        if plan is not None:
+            featurizer = None
+            names = plan["features"]
+        else:
+            featurizer = _load_featurizer(featurizer_path)
+            names = getattr(featurizer, "feature_names_in_", None)
         predictor = _load_predictor(_need(model_dir, spec, "predictor"), threads)
         if not spec.features:
-            names = getattr(featurizer, "feature_names_in_", None)
             if names is None:
                 raise LoadError("the featurizer does not name its columns; list them under model.features in the manifest")
             spec = spec.with_features(tuple(Feature(str(n)) for n in names))
-        model = PipelineModel(featurizer, predictor, spec)
+        model = PipelineModel(featurizer, predictor, spec, plan=plan)
     else:
         raise LoadError(f"framework {spec.framework!r} has no built-in loader; give a handler with model_fn")
 
@@ -276,8 +330,10 @@ def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     if count != len(check):
         raise LoadError(f"the model returned {count} predictions for {len(check)} rows")
     featurizer = "none"
-    if isinstance(model, PipelineModel):
-        featurizer = "compiled" if model.compiled is not None else "scikit-learn"
+    pipeline = model.inner if isinstance(model, Classifier) else model
+    if isinstance(pipeline, PipelineModel):
+        featurizer = "scikit-learn" if pipeline.compiled is None else (
+            "compiled at build" if pipeline.featurizer is None else "compiled")
     log.info("model loaded in %.3f s (%s, %d features, featurizer %s)", time.perf_counter() - started,
              spec.framework, len(spec.features), featurizer)
     return model, spec

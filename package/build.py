@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import json
 import os
 import shutil
 import tempfile
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import inference_image
-from inference_image.contract import SERVING_CONFIG_FILE
+from inference_image.contract import PREPARE_REQUEST_FILE, PREPARED_RECORD_PATH, SERVING_CONFIG_FILE
 
 from . import secrets
 from .artifact import extract_model, pack_model, stage_model_dir
@@ -97,13 +98,28 @@ def _link_tree(source: Path, target: Path) -> None:
             shutil.copy2(item, target / item.name)
 
 
-def stage_context(manifest: Manifest, requirements: str, wheelhouse: Path, model_dir: Path, context: Path) -> str:
+# Default libraries that only a scikit-learn model or featurizer needs: the image's build step
+# (inference_image/prepare.py) leaves them out when the model it serves needs neither.
+FEATURIZER_ONLY = ("scikit-learn", "pandas")
+
+
+def may_remove(manifest: Manifest, runtime) -> list[str]:
+    """What the build step may leave out: nothing when a seller's handler or requirements may
+    import it (the step cannot see what a seller's code imports)."""
+    if manifest.model.handler or runtime.extra_requirements or manifest.model.framework == "custom":
+        return []
+    return list(FEATURIZER_ONLY)
+
+
+def stage_context(manifest: Manifest, requirements: str, wheelhouse: Path, model_dir: Path, context: Path,
+                  removable: list[str] = ()) -> str:
     """Lay out the build context; returns a hash of everything in it (the content tag)."""
     if context.exists():
         shutil.rmtree(context)
     context.mkdir(parents=True)
     shutil.copy2(DOCKERFILE, context / "Dockerfile")
     (context / "requirements.txt").write_text(requirements)
+    (context / PREPARE_REQUEST_FILE).write_text(json.dumps({"may_remove": list(removable)}) + "\n")
     _link_tree(wheelhouse, context / "wheelhouse")
     shutil.copytree(IMAGE_CODE, context / "inference_image", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
     (context / SERVING_CONFIG_FILE).write_text(manifest.serving.config(metering=manifest.pricing.metered).to_json())
@@ -153,7 +169,7 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
     requirements = runtime.requirements()
     wheelhouse = ensure_wheelhouse(requirements, runtime.python, say=say)
     say("runtime: Python " + runtime.python + "".join(f", {lib} {v} ({runtime.sources[lib]})" for lib, v in runtime.packages.items()))
-    content = stage_context(manifest, requirements, wheelhouse, model_dir, out / "context")
+    content = stage_context(manifest, requirements, wheelhouse, model_dir, out / "context", may_remove(manifest, runtime))
     refuse_secrets(out / "context", model_dir if model_tar else None)
     content = hashlib.sha256(f"{content} {base}".encode()).hexdigest()
     tags = [manifest.image, content_tag(manifest, content)]
@@ -168,12 +184,40 @@ def build(manifest: Manifest, base_image: str = DEFAULT_BASE, engine: Engine | N
         image_id = engine.build(out / "context", tags, {"BASE_IMAGE": base}, say=say)
     info = engine.inspect(image_id)
     say(f"{'image' if reused else 'built'} {tags[0]} ({info['Size'] / 1e6:.0f} MB)")
+    prepared = prepared_record(engine, image_id)
+    if prepared:
+        say("  " + describe_prepared(prepared))
     return BuildResult(
         image=tags[0], image_id=image_id, tags=tags, size_bytes=int(info["Size"]), base_image=base,
         delivery=manifest.delivery, model_dir=str(model_dir), model_tar=str(model_tar) if model_tar else None,
         model_sha256=sha, architecture=f"{info.get('Os')}/{info.get('Architecture')}",
         entrypoint=info["Config"].get("Entrypoint") or [], content_hash=content, reused=reused,
     )
+
+
+def prepared_record(engine: Engine, image: str) -> dict | None:
+    """What the image's build step did (PREPARED_RECORD_PATH); None for an image without one."""
+    text = engine.read_file(image, PREPARED_RECORD_PATH)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def describe_prepared(record: dict) -> str:
+    featurizer = record.get("featurizer") or {}
+    parts = []
+    if featurizer.get("compiled"):
+        parts.append("featurizer compiled at build, equal to scikit-learn "
+                     f"{featurizer['verified_with'].get('scikit-learn')} on the check rows")
+    elif featurizer:
+        parts.append(f"featurizer served by scikit-learn ({featurizer.get('why')})")
+    removed = record.get("removed") or {}
+    if removed:
+        parts.append("left out of the image (the model needs none of them): " + ", ".join(f"{k} {v}" for k, v in removed.items()))
+    elif record.get("kept"):
+        parts.append(f"every default library kept: {record['kept']}")
+    return "; ".join(parts)
 
 
 def base_python(engine: Engine, base: str) -> str:

@@ -13,7 +13,7 @@ from inference_image.contract import MODEL_SPEC_FILE
 from package import secrets, untar
 from package.artifact import extract_model
 from package.base_image import DEFAULT_BASE, resolve_base
-from package.build import build, build_dir
+from package.build import build, build_dir, prepared_record
 from package.errors import ContainerError
 from package.manifest import Manifest
 from package.report import Check, Report, check
@@ -62,7 +62,8 @@ def validate(manifest: Manifest, engine, *, image: str | None = None, model_arch
     info = engine.inspect(image)
     report.subject["image_id"] = info["Id"]
     if not manifest.prebuilt:  # an mpkit convention: the versions the model files were saved with
-        report.add(static_checks.runtime_check(recorded_versions(manifest), installed_versions(engine, image)))
+        report.add(static_checks.runtime_check(recorded_versions(manifest), installed_versions(engine, image),
+                                               prepared_record(engine, image)))
 
     say("static checks: model archive, image configuration, downloads at start, secrets")
     with tempfile.TemporaryDirectory(prefix="mpkit-validate-") as tmp:

@@ -283,17 +283,25 @@ INSTALLED_PROGRAM = ("import importlib.metadata as m, json; "
                      "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'): d.version for d in m.distributions()}))")
 
 
-def runtime_check(recorded, installed: dict | None) -> Check:
-    """The library versions the model files record against the ones the image carries."""
+def runtime_check(recorded, installed: dict | None, prepared: dict | None = None) -> Check:
+    """The library versions the model files record against the ones the image carries. A
+    featurizer the image's build step compiled is served without scikit-learn: its version is the
+    one the compiled featurizer was checked against at build."""
     if installed is None:
         return check("runtime-versions", "the image carries the library versions the model files were saved with", "mpkit",
                      False, "the image's python3 did not list its packages", "readable", "give the image a python3 on PATH",
                      warn_only=True)
     found, wrong = [], []
+    featurizer = (prepared or {}).get("featurizer") or {}
+    compiled_with = featurizer.get("verified_with") or {} if featurizer.get("compiled") else {}
     for item in recorded:
         names = ("xgboost", "xgboost-cpu") if item.package == "xgboost" else (item.package,)
         have = next((installed[n] for n in names if n in installed), None)
         line = f"{item.file.name}: saved by {item.package} {item.version}; the image has {have or 'none'}"
+        if have is None and item.role == "featurizer" and item.package in compiled_with:
+            have = compiled_with[item.package]
+            line = (f"{item.file.name}: saved by {item.package} {item.version}; compiled at build and checked against "
+                    f"{item.package} {have}, which the image leaves out")
         (found if have == item.version else wrong).append(line)
     return check("runtime-versions", "the image carries the library versions the model files were saved with "
                  "(a model served by another version may answer differently)", "mpkit", not wrong,
