@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 
 import numpy as np
 
@@ -45,10 +46,10 @@ class DirectPredict:
         dims = self._ulong()
         self._check(self._lib.XGBoosterPredictFromDense(self._handle, interface, self._args, self._no_proxy,
                                                         ctypes.byref(shape), ctypes.byref(dims), ctypes.byref(preds)))
-        out_shape = tuple(int(shape[i]) for i in range(dims.value))
-        count = int(np.prod(out_shape))
-        # The booster reuses this buffer on its next call: copy out of it.
-        data = ctypes.string_at(ctypes.cast(preds, ctypes.c_void_p).value, count * 4) if count else b""
+        out_shape = shape[:dims.value]
+        count = math.prod(out_shape)
+        # The booster reuses this buffer on its next call: copy out of it (string_at copies).
+        data = ctypes.string_at(preds, count * 4) if count else b""
         return np.frombuffer(data, dtype=np.float32).reshape(out_shape).copy()
 
 

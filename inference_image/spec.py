@@ -7,6 +7,7 @@ it is baked into the image or packed into model.tar.gz with the files it describ
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,17 +51,26 @@ class ModelSpec:
     answer: str = "labels"
     classes: tuple = ()
 
-    @property
+    # Read on every request: computed once per spec (a changed spec is a new object).
+    @functools.cached_property
     def names(self) -> list[str]:
         return [f.name for f in self.features]
 
-    @property
+    @functools.cached_property
     def numeric_index(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if f.type == NUMBER]
 
-    @property
+    @functools.cached_property
     def string_index(self) -> list[int]:
         return [i for i, f in enumerate(self.features) if f.type == STRING]
+
+    @functools.cached_property
+    def required_numeric(self) -> tuple:
+        return tuple(self.features[j].required for j in self.numeric_index)
+
+    @functools.cached_property
+    def required_strings(self) -> tuple:
+        return tuple(self.features[j].required for j in self.string_index)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelSpec":

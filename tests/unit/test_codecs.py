@@ -206,3 +206,33 @@ def test_encoders():
     assert codecs.encode(preds, "text/csv", SPEC) == b"1.5\n2.0\n"
     assert codecs.encode(preds, "application/jsonlines", SPEC) == b'{"prediction": 1.5}\n{"prediction": 2.0}\n'
     assert codecs.encode(np.array([[0.1, 0.9]]), "text/csv", SPEC) == b"0.1,0.9\n"
+
+
+def test_the_few_rows_path_reads_what_the_array_path_reads():
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        rows = [[f"{rng.normal() * 10.0 ** rng.integers(-3, 4):.6g}", str(rng.choice(["x", "y", " x", ""])),
+                 str(rng.choice(["", "1e-3", "+.5", " 7 ", f"{rng.normal():.17g}"]))] for _ in range(rng.integers(1, 5))]
+        body = "\n".join(",".join(r) for r in rows).encode()
+        cells = np.array(rows, dtype=object)
+        try:
+            careful = codecs._from_cells(cells, SPEC)
+        except BadRequest as exc:
+            with pytest.raises(BadRequest) as err:
+                codecs.decode_csv(body, SPEC)
+            assert (err.value.message, err.value.row, err.value.column) == (exc.message, exc.row, exc.column)
+            continue
+        few = codecs.decode_csv(body, SPEC)
+        np.testing.assert_array_equal(few.numeric, careful.numeric)
+        assert few.strings.tolist() == careful.strings.tolist()
+
+
+def test_the_few_rows_path_refuses_as_the_array_path_does():
+    for body in (b"1,x,abc\n", b"1,x,inf\n", b"\xd9\xa1,x,2\n", b",x,2\n", b"1,,2\n", b"1_0,x,2\n", b"1,x,2\x00\n"):
+        cells = np.array([r.split(",") for r in body.decode().splitlines()], dtype=object)
+        with pytest.raises(BadRequest) as careful:
+            codecs._from_cells(cells, SPEC)
+        with pytest.raises(BadRequest) as few:
+            codecs.decode_csv(body, SPEC)
+        assert (few.value.message, few.value.row, few.value.column) == \
+            (careful.value.message, careful.value.row, careful.value.column), body
