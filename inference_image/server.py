@@ -17,7 +17,7 @@ import signal
 from gunicorn.app.base import BaseApplication
 from uvicorn_worker import UvicornWorker
 
-from . import request_log
+from . import codecs, request_log
 from .app import REQUEST_LOGGER, create_app
 from .limits import LimitedHttpToolsProtocol
 from .settings import Settings
@@ -77,7 +77,9 @@ class Server(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
-        return create_app(self.settings, on_timeout=_replace_this_worker)
+        app = create_app(self.settings, on_timeout=_replace_this_worker)
+        codecs.preload()
+        return app
 
 
 def serve(settings: Settings | None = None) -> None:

@@ -1,5 +1,5 @@
 """The image's build step (inference_image/prepare.py) in real builds: the example's featurizer is
-compiled and scikit-learn and pandas stay out of its image; a featurizer mpkit does not compile,
+compiled and scikit-learn stays out of its image; a featurizer mpkit does not compile,
 and S3 delivery, keep them; each image answers as the seller's own objects do."""
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ pytestmark = pytest.mark.docker
 
 def test_the_example_image_serves_its_compiled_featurizer_without_scikit_learn(engine, baked, server, model_dir):
     installed = installed_versions(engine, baked.image)
-    assert "xgboost-cpu" in installed and "numpy" in installed
-    assert not {"scikit-learn", "pandas", "joblib"} & set(installed)
+    assert {"xgboost-cpu", "numpy", "pandas"} <= set(installed)  # pandas reads the large bodies
+    assert not {"scikit-learn", "joblib", "threadpoolctl", "setuptools"} & set(installed)
     record = prepared_record(engine, baked.image)
     assert record["featurizer"]["compiled"] is True
-    assert set(record["removed"]) >= {"scikit-learn", "pandas"}
+    assert set(record["removed"]) >= {"scikit-learn", "setuptools"}
     assert "featurizer compiled at build" in server.logs()
     # The answers are the fitted objects' own (the straightforward path, on the host).
     spec = json.loads((model_dir / "mpkit-model.json").read_text())

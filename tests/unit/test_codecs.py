@@ -40,48 +40,15 @@ def test_required_value_missing():
     assert (err.value.row, err.value.column) == (1, "a")
 
 
-def test_large_csv_fast_path_matches_small_path():
+def test_large_csv_pandas_path_matches_small_path():
     body = b"".join(b"%d.25,%s,%s\n" % (i, b"xy"[i % 2:i % 2 + 1], b"" if i % 7 == 0 else b"3") for i in range(3000))
-    assert len(body) > codecs.FAST_PATH_BYTES
-    fast = codecs._csv_columns(body.decode(), SPEC)
+    assert len(body) > codecs.PANDAS_THRESHOLD_BYTES
+    fast = codecs._csv_with_pandas(body, SPEC)
     text_rows = [r.split(",") for r in body.decode().splitlines()]
     careful = codecs._from_cells(np.array(text_rows, dtype=str), SPEC)
     assert fast is not None
     np.testing.assert_array_equal(fast.numeric, careful.numeric)
     assert fast.strings.tolist() == careful.strings.tolist()
-
-
-def test_the_fast_path_keeps_empty_strings_missing_and_runs_of_empty_fields():
-    spec = ModelSpec.from_dict({"framework": "pipeline", "files": {}, "features": [
-        {"name": "s", "type": "string", "required": False}, {"name": "a", "required": False},
-        {"name": "b", "required": False}, {"name": "t", "type": "string", "required": False}]})
-    rows = [b",,,", b"x,1,,", b",,2,y", b" x ,1e3,-.5,y"] * 500
-    fast = codecs._csv_columns(b"\r\n".join(rows).decode(), spec)
-    assert fast is not None
-    assert fast.strings[:4].tolist() == [[None, None], ["x", None], [None, "y"], [" x ", "y"]]
-    np.testing.assert_array_equal(fast.numeric[:4], [[np.nan, np.nan], [1, np.nan], [np.nan, 2], [1000, -0.5]])
-
-
-@pytest.mark.parametrize("cell", [b"nan", b"-inf", b" Infinity", b"1e400", b"1\x0b", b"1_000", b"\xd9\xa1", b"0x10",
-                                  b"1\x00"])
-def test_what_numpy_reads_and_the_grammar_does_not_leaves_the_fast_path(cell):
-    rows = [b"1,x,2"] * 3000
-    rows[1234] = b"1,x," + cell
-    body = b"\n".join(rows) + b"\n"
-    assert codecs._csv_columns(body.decode(), SPEC) is None
-    with pytest.raises(BadRequest) as err:
-        codecs.decode_csv(body, SPEC)
-    assert (err.value.row, err.value.column) == (1234, "b")
-
-
-def test_a_row_with_an_extra_field_leaves_the_fast_path():
-    rows = [b"1,x,2"] * 3000
-    rows[7], rows[8] = b"1,x,2,9", b"1,x"
-    body = b"\n".join(rows) + b"\n"
-    assert codecs._csv_columns(body.decode(), SPEC) is None
-    with pytest.raises(BadRequest) as err:
-        codecs.decode_csv(body, SPEC)
-    assert err.value.row == 7
 
 
 def test_large_csv_with_a_short_row_is_refused_with_its_row():
@@ -100,19 +67,20 @@ def _careful(body: bytes, spec) -> np.ndarray:
     return codecs._from_cells(np.array([r.split(",") for r in body.decode().splitlines() if r], dtype=str), spec).numeric
 
 
-def test_large_numbers_only_csv_takes_the_fast_path_and_matches_the_small_path():
+def test_large_numbers_only_csv_takes_the_fastest_path_and_matches_the_small_path():
     body = b"".join(b"%d.125,-%d.5e-3,%d\n" % (i, i, i % 9) for i in range(3000))
-    fast = codecs._csv_columns(body.decode(), NUMBERS)
+    fast = codecs._csv_numbers(body.decode(), body, NUMBERS)
     assert fast is not None and fast.numeric.flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(fast.numeric, _careful(body, NUMBERS))
     np.testing.assert_array_equal(codecs.decode_csv(body, NUMBERS).numeric, fast.numeric)
 
 
 @pytest.mark.parametrize("hole", [b",", b"\n", b"start"])
-def test_a_missing_value_is_read_on_the_fast_path(hole):
+def test_a_missing_value_leaves_the_fastest_path_and_is_still_read(hole):
     rows = [b"1.5,2.5,3"] * 3000
     rows[10] = {b",": b"1.5,,3", b"\n": b"1.5,2.5,", b"start": b",2.5,3"}[hole]
     body = b"\n".join(rows) + b"\n"
+    assert codecs._csv_numbers(body.decode(), body, NUMBERS) is None
     if hole == b",":  # b may be missing
         assert np.isnan(codecs.decode_csv(body, NUMBERS).numeric[10, 1])
     else:  # a and c may not
@@ -206,6 +174,21 @@ def test_encoders():
     assert codecs.encode(preds, "text/csv", SPEC) == b"1.5\n2.0\n"
     assert codecs.encode(preds, "application/jsonlines", SPEC) == b'{"prediction": 1.5}\n{"prediction": 2.0}\n'
     assert codecs.encode(np.array([[0.1, 0.9]]), "text/csv", SPEC) == b"0.1,0.9\n"
+
+
+@pytest.mark.parametrize("cell", [b"nan", b"-inf", b" Infinity", b"1e400", b"1\x0b", b"1_000", b"\xd9\xa1", b"0x10",
+                                  b"1\x00"])
+def test_what_a_fast_parser_reads_and_the_grammar_does_not_is_refused_in_a_large_body(cell):
+    rows = [b"1,x,2"] * 3000
+    rows[1234] = b"1,x," + cell
+    with pytest.raises(BadRequest) as err:
+        codecs.decode_csv(b"\n".join(rows) + b"\n", SPEC)
+    assert (err.value.row, err.value.column) == (1234, "b")
+    numbers = [b"1,2,3"] * 3000
+    numbers[1234] = b"1,2," + cell
+    with pytest.raises(BadRequest) as err:
+        codecs.decode_csv(b"\n".join(numbers) + b"\n", NUMBERS)
+    assert (err.value.row, err.value.column) == (1234, "c")
 
 
 def test_the_few_rows_path_reads_what_the_array_path_reads():

@@ -114,7 +114,7 @@ def test_a_featurizer_mpkit_does_not_compile_keeps_scikit_learn(tmp_path):
     from sklearn.preprocessing import PolynomialFeatures
 
     folder = _pipeline_folder(tmp_path, ColumnTransformer([("p", PolynomialFeatures(), ["a", "b"])]))
-    record = prepare.prepare(folder, {"may_remove": ["scikit-learn", "pandas"]})
+    record = prepare.prepare(folder, {"may_remove": ["scikit-learn", "setuptools"]})
     assert record["featurizer"] == {"compiled": False, "why": "it has steps mpkit does not compile (the server logs which)"}
     assert record["kept"] == "the featurizer is not compiled" and record["removed"] == {}
     assert not (folder / FEATURIZER_PLAN_FILE).exists()
@@ -150,8 +150,9 @@ def test_what_goes_is_the_library_and_what_only_it_needs():
     going = prepare.removable(["scikit-learn"], ["numpy", "scipy", "xgboost-cpu", "scikit-learn"])
     assert {"scikit-learn", "joblib", "threadpoolctl"} <= set(going)
     assert not {"numpy", "scipy", "xgboost-cpu"} & set(going)
-    # A library another requirement names stays.
+    # A library another requirement names stays; one no requirement names goes alone.
     assert "joblib" not in prepare.removable(["scikit-learn"], ["numpy", "joblib", "scikit-learn"])
+    assert list(prepare.removable(["setuptools"], ["numpy"])) == ["setuptools"]
 
 
 def test_the_seller_side_lets_nothing_go_when_seller_code_may_import_it(tmp_path):
@@ -159,7 +160,7 @@ def test_the_seller_side_lets_nothing_go_when_seller_code_may_import_it(tmp_path
     from package.runtime import resolve
 
     runtime = resolve(manifest)
-    assert may_remove(manifest, runtime) == ["scikit-learn", "pandas"]
+    assert may_remove(manifest, runtime) == ["scikit-learn", "setuptools"]
     handled = dataclasses.replace(manifest, model=dataclasses.replace(manifest.model, handler=tmp_path / "h.py"))
     assert may_remove(handled, runtime) == []
 
