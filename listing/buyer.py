@@ -9,13 +9,12 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from package import rules
 from package.errors import AwsError, ConfigurationError
 from package.polling import poll_until
-from package.publish_record import write_json_atomically
+from package.publish_record import utc_now, write_json_atomically
 from validation.static_checks import did_you_mean, instance_enums
 
 from . import subscription
@@ -35,7 +34,7 @@ class BuyerRecord:
 
     def add(self, aws, kind: str, name: str, **facts) -> None:
         self.items.append({"kind": kind, "name": name, "region": aws.region, "endpoint_url": aws.target.endpoint_url,
-                           "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **facts})
+                           "at": utc_now(), **facts})
         self.save()
 
     def here(self, aws) -> list[dict]:

@@ -6,27 +6,13 @@ records: `.mpkit/release/<target>/<product>.json`."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from pathlib import Path
 
-from package.publish_record import read_record, record_path, write_json_atomically
+from package.publish_record import JsonRecord, utc_now
 
 
-class ReleaseRecord:
-    def __init__(self, path: Path, data: dict | None = None, persist: bool = True):
-        self.path = path
-        self._data = data or {}
-        for key in ("change_sets", "versions"):
-            self._data.setdefault(key, {})
-        self.persist = persist
-
-    @staticmethod
-    def path_for(root: Path, product: str, target: str) -> Path:
-        return record_path(root, "release", target, product)
-
-    @classmethod
-    def load(cls, path: Path, persist: bool = True) -> "ReleaseRecord":
-        return cls(path, read_record(path, persist), persist=persist)
+class ReleaseRecord(JsonRecord):
+    KIND = "release"
+    SECTIONS = ("change_sets", "versions")
 
     # ---- the product
     @property
@@ -55,12 +41,12 @@ class ReleaseRecord:
         if entry.get("sha256") != sha256:
             entry.clear()
             entry["sha256"] = sha256
-        entry[intent] = {"id": change_set_id, "status": "PREPARING", "attempt": attempt, "at": _now()}
+        entry[intent] = {"id": change_set_id, "status": "PREPARING", "attempt": attempt, "at": utc_now()}
         self.save()
 
     def finished(self, key: str, intent: str, status: str, errors: list) -> None:
         entry = self._data["change_sets"][key][intent]
-        entry.update(status=status, errors=errors, at=_now())
+        entry.update(status=status, errors=errors, at=utc_now())
         self.save()
 
     # ---- versions
@@ -74,13 +60,3 @@ class ReleaseRecord:
         self._data["versions"].setdefault(title, {}).update({k: v for k, v in facts.items() if v is not None})
         self.save()
 
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(self._data, default=str))
-
-    def save(self) -> None:
-        if self.persist:
-            write_json_atomically(self.path, self._data)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

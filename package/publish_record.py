@@ -112,21 +112,48 @@ class ReleaseStep(Step):
     change_set_id: str | None = None
 
 
-class PublishRecord:
+def utc_now() -> str:
+    """When a record entry was written: UTC, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class JsonRecord:
+    """A record kept as one JSON file under `.mpkit/<KIND>/<target>/`, rewritten atomically after
+    every change, so a run cut off anywhere carries on from it. With `persist=False` (a dry run)
+    it is read and never written."""
+
+    KIND: ClassVar[str]
+    SECTIONS: ClassVar[tuple] = ()  # top-level keys that always hold a dict
+
     def __init__(self, path: Path, data: dict | None = None, persist: bool = True):
         self.path = path
-        self._data = data or {"steps": {}}
-        self._data.setdefault("steps", {})
-        self.persist = persist  # a dry run reads the record and writes nothing
-
-    @staticmethod
-    def path_for(root: Path, package_name: str, target: str) -> Path:
-        """Where `mpkit publish` keeps the record of a package for a target (local, emulator, aws)."""
-        return record_path(root, "publish", target, package_name)
+        self._data = data or {}
+        for key in self.SECTIONS:
+            self._data.setdefault(key, {})
+        self.persist = persist
 
     @classmethod
-    def load(cls, path: Path, persist: bool = True) -> "PublishRecord":
+    def path_for(cls, root: Path, name: str, target: str) -> Path:
+        """Where the record of `name` for a target (local, emulator, aws) is kept."""
+        return record_path(root, cls.KIND, target, name)
+
+    @classmethod
+    def load(cls, path: Path, persist: bool = True):
         return cls(path, read_record(path, persist), persist=persist)
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(self._data, default=str))
+
+    def save(self) -> None:
+        if self.persist:
+            write_json_atomically(self.path, self._data)
+
+
+class PublishRecord(JsonRecord):
+    """What `mpkit publish` has done for one package and target, step by step."""
+
+    KIND = "publish"
+    SECTIONS = ("steps",)
 
     # ---- what the record says
     @property
@@ -168,26 +195,18 @@ class PublishRecord:
     def upload(self, label: str) -> UploadStep:
         return UploadStep.from_dict(self._data["steps"].get(label))
 
-    def to_dict(self) -> dict:
-        return json.loads(json.dumps(self._data, default=str))
-
     def _step(self, kind: type[Step]):
         return kind.from_dict(self._data["steps"].get(kind.name))
 
     # ---- writing it
     def done(self, step: Step, key: str | None = None) -> None:
         """Record a finished step and write the record at once, atomically."""
-        self._data["steps"][key or step.name] = {**step.to_dict(),
-                                                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self._data["steps"][key or step.name] = {**step.to_dict(), "at": utc_now()}
         self.save()
 
     def set(self, *, package_name: str, account: str, region: str, target: str) -> None:
         self._data.update(package_name=package_name, account=account, region=region, target=target)
         self.save()
-
-    def save(self) -> None:
-        if self.persist:
-            write_json_atomically(self.path, self._data)
 
 
 def record_path(root: Path, kind: str, target: str, name: str) -> Path:
