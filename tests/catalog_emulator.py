@@ -23,8 +23,9 @@ import json
 import re
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from tests.loopback_http import LoopbackService, QuietHandler
 
 PRODUCT = "MachineLearningProduct@1.0"
 OFFER = "Offer@1.0"
@@ -40,7 +41,7 @@ class Refused(Exception):
         self.code = code
 
 
-class CatalogEmulator:
+class CatalogEmulator(LoopbackService):
     def __init__(self, products=(), *, aws_endpoint: str | None = None):
         self.entities: dict[str, dict] = {}
         for product_id in products:
@@ -57,12 +58,7 @@ class CatalogEmulator:
         self._lock = threading.Lock()
         emulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _reply(self, status: int, data: dict, error: str | None = None):
                 body = json.dumps(data, default=str).encode()
                 self.send_response(status)
@@ -98,12 +94,7 @@ class CatalogEmulator:
                         return self._reply(200, emulator._describe_entity(query["entityId"]))
                 self._reply(404, {"Message": f"{operation}: not found"}, "ResourceNotFoundException")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        self._serve(Handler)
 
     # ---- what the tests read
     def products(self) -> list[dict]:

@@ -23,11 +23,12 @@ import http.client
 import json
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from tests.loopback_http import LoopbackService, QuietHandler
 
-class FaultProxy:
+
+class FaultProxy(LoopbackService):
     def __init__(self, upstream: str):
         self.upstream = urlparse(upstream)
         self.faults: dict[str, list] = {}
@@ -38,12 +39,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         proxy = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -78,9 +74,7 @@ class FaultProxy:
 
             do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(Handler)
 
     @staticmethod
     def name(method: str, headers, body: bytes) -> str:

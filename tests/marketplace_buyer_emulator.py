@@ -13,12 +13,12 @@ whose entitlement appears after `pending_polls` GetAgreementEntitlements calls."
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 import cbor2
+
+from tests.loopback_http import LoopbackService, QuietHandler
 
 AGREEMENT_PREFIX = "/service/AWSMPCommerceService_v20200301/operation/"
 DISCOVERY_PREFIX = "/2026-02-05/"
@@ -30,7 +30,7 @@ class Refused(Exception):
         self.code, self.status = code, status
 
 
-class BuyerEmulator:
+class BuyerEmulator(LoopbackService):
     def __init__(self):
         self.products: dict[str, dict] = {}
         self.offers: dict[str, dict] = {}
@@ -42,12 +42,7 @@ class BuyerEmulator:
         self._polls: dict[str, int] = {}
         emulator = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 path = urlparse(self.path).path
@@ -80,12 +75,7 @@ class BuyerEmulator:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
+        self._serve(Handler)
 
     # ---- the tests' own setup
     def add_product(self, product_id: str, *, rates: dict, trial_days: int | None = None, private: bool = False) -> str:
