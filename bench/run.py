@@ -55,8 +55,8 @@ def deps_image(engine, built) -> str:
     step leaves any out) as an image of its own; its layers are the build's, so nothing installs."""
     tag = f"{built.tags[1]}-deps"
     if not engine.image_exists(tag):
-        engine.client.images.build(path=str(Path(built.model_dir).parent / "context"), target="deps", tag=tag,
-                                   buildargs={"BASE_IMAGE": built.base_image}, network_mode="none", rm=True)
+        engine.build(Path(built.model_dir).parent / "context", [tag], {"BASE_IMAGE": built.base_image},
+                     say=lambda _: None, target="deps")
     return tag
 
 

@@ -13,6 +13,7 @@ API-RT (InvokeEndpoint bodies at most 6 MiB), MP-LIMITS (60 min per batch invoca
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,6 +39,11 @@ PREPARED_RECORD_PATH = "/opt/mpkit/prepared.json"
 # The seller side's word to the build step: which default libraries may go when the model needs
 # none of them (none when a seller's handler or requirements may import them).
 PREPARE_REQUEST_FILE = "prepare.json"
+
+
+def canonical(distribution: str) -> str:
+    """A distribution's name as pip compares it (PEP 503): how both sides name what the image installs."""
+    return re.sub(r"[-_.]+", "-", distribution).lower()
 SPEC_FORMAT = 1
 
 

@@ -134,6 +134,11 @@ class PlainModel:
         return self.call(table.numeric)
 
 
+def same_features(ours: np.ndarray, theirs: np.ndarray) -> bool:
+    """The compiled featurizer's output against scikit-learn's, as every check compares them."""
+    return ours.shape == theirs.shape and bool(np.allclose(ours, theirs, rtol=CHECK_RTOL, atol=1e-12, equal_nan=True))
+
+
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -193,9 +198,7 @@ class PipelineModel:
         if self.compiled is None:
             return
         if self.featurizer is None:
-            ours = self.compiled(table.numeric, table.strings)
-            if ours.shape != self.expected.shape or not np.allclose(ours, self.expected, rtol=CHECK_RTOL, atol=1e-12,
-                                                                     equal_nan=True):
+            if not same_features(self.compiled(table.numeric, table.strings), self.expected):
                 raise LoadError(f"the compiled featurizer ({FEATURIZER_PLAN_FILE}) differs on the check rows from what "
                                 "scikit-learn gave when the image was built; rebuild the image with `mpkit build`")
             return
@@ -206,7 +209,7 @@ class PipelineModel:
             self.compiled = None
             return
         theirs = self.reference_features(table)
-        if ours.shape != theirs.shape or not np.allclose(ours, theirs, rtol=CHECK_RTOL, atol=1e-12, equal_nan=True):
+        if not same_features(ours, theirs):
             log.warning("compiled featurizer differs from scikit-learn's on the check rows: using scikit-learn's transform")
             self.compiled = None
 
@@ -276,6 +279,11 @@ class Classifier:
                           probabilities if self.answer != "labels" else None)
 
 
+def pipeline_of(model):
+    """The model under a Classifier's wrapping (the one that holds the featurizer, if any)."""
+    return model.inner if isinstance(model, Classifier) else model
+
+
 def _load_featurizer(path: Path):
     try:
         import joblib
@@ -330,7 +338,7 @@ def load_model(model_dir: str | Path, spec: ModelSpec, threads: int = 1):
     if count != len(check):
         raise LoadError(f"the model returned {count} predictions for {len(check)} rows")
     featurizer = "none"
-    pipeline = model.inner if isinstance(model, Classifier) else model
+    pipeline = pipeline_of(model)
     if isinstance(pipeline, PipelineModel):
         featurizer = "scikit-learn" if pipeline.compiled is None else (
             "compiled at build" if pipeline.featurizer is None else "compiled")

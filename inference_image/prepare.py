@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 
 from .codecs import Classified
-from .contract import FEATURIZER_PLAN_FILE, MODEL_SPEC_FILE
+from .contract import FEATURIZER_PLAN_FILE, MODEL_SPEC_FILE, canonical
 from .featurizer import Unsupported, build_featurizer, describe_featurizer
 from .handler import DEFAULT_HANDLER
-from .loaders import CHECK_RTOL, Classifier, file_sha256, load_model, smoke_table
+from .loaders import file_sha256, load_model, pipeline_of, same_features, smoke_table
 from .spec import ModelSpec
 
 RECORD_FORMAT = 1
@@ -44,18 +44,15 @@ WHEELHOUSE = "/tmp/wheelhouse"
 REQUIREMENTS = "/tmp/requirements.txt"
 
 
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+_NAME = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)")  # a requirement's distribution, before any version or marker
 
 
 def _dependencies(dist) -> set[str]:
     """The distributions `dist` needs, extras left aside (a marker that may hold counts as held)."""
     found = set()
     for requirement in dist.requires or []:
-        if re.search(r"\bextra\s*==", requirement):
-            continue
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", requirement)
-        if match:
+        match = _NAME.match(requirement)
+        if match and not re.search(r"\bextra\s*==", requirement):
             found.add(canonical(match.group(1)))
     return found
 
@@ -83,7 +80,7 @@ def removable(names, roots) -> dict[str, str]:
 def _roots(requirements: Path) -> list[str]:
     names = []
     for line in requirements.read_text().splitlines():
-        match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)
+        match = _NAME.match(line)
         if match and not line.lstrip().startswith("#"):
             names.append(match.group(1))
     return names
@@ -103,14 +100,14 @@ def _plan(model, spec: ModelSpec, model_dir: Path) -> dict:
     """The featurizer's plan, read back from its JSON and checked against scikit-learn's output."""
     import sklearn
 
-    pipeline = model.inner if isinstance(model, Classifier) else model
+    pipeline = pipeline_of(model)
     if pipeline.compiled is None:
         raise Unsupported("it has steps mpkit does not compile (the server logs which)")
     plan = json.loads(json.dumps(describe_featurizer(pipeline.featurizer, spec)))
     check = smoke_table(spec)
     reference = pipeline.reference_features(check)
     ours = build_featurizer(plan)(check.numeric, check.strings)
-    if ours.shape != reference.shape or not np.allclose(ours, reference, rtol=CHECK_RTOL, atol=1e-12, equal_nan=True):
+    if not same_features(ours, reference):
         raise Unsupported("its plan differs from scikit-learn's transform on the check rows")
     featurizer_file = spec.files["featurizer"]
     plan.update(featurizer_file=featurizer_file, featurizer_sha256=file_sha256(model_dir / featurizer_file),
@@ -166,6 +163,7 @@ def prepare(model_dir: Path, request: dict, requirements: Path = Path(REQUIREMEN
     if why:
         record["kept"] = why
         return record
+    # Loaded again, as the server will load it: from the plan just written, not from scikit-learn.
     before = answers(model_dir)
     going = removable(names, _roots(requirements))
     if not going:

@@ -406,11 +406,12 @@ class Engine:
     def inspect(self, ref: str) -> dict:
         return self.client.api.inspect_image(ref)
 
-    def build(self, context: Path, tags: list[str], buildargs: dict, say=print) -> str:
-        """Build with networking off (the image must fetch nothing); returns the image id."""
+    def build(self, context: Path, tags: list[str], buildargs: dict, say=print, target: str | None = None) -> str:
+        """Build with networking off (the image must fetch nothing); returns the image id. `target`
+        stops at that stage of the Dockerfile."""
         image_id, last_error, log_tail = None, None, []
         stream = self.client.api.build(path=str(context), tag=tags[0], buildargs=buildargs, network_mode="none",
-                                       rm=True, forcerm=True, decode=True)
+                                       rm=True, forcerm=True, decode=True, target=target)
         for chunk in stream:
             if "stream" in chunk:
                 text = chunk["stream"].rstrip()

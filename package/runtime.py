@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import inference_image
+from inference_image.contract import canonical
 
 from .errors import ConfigurationError
 from .manifest import Manifest
@@ -37,10 +38,6 @@ XGBOOST_CPU_FROM = (2, 1, 0)
 # Libraries whose versions are pinned together in the defaults: when a model library moves to
 # another version, these are left to the resolver (within what that version supports).
 COMPANIONS = ("numpy", "scipy", "pandas")
-
-
-def canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def version_tuple(version: str) -> tuple:

@@ -293,7 +293,7 @@ def runtime_check(recorded, installed: dict | None, prepared: dict | None = None
                      warn_only=True)
     found, wrong = [], []
     featurizer = (prepared or {}).get("featurizer") or {}
-    compiled_with = featurizer.get("verified_with") or {} if featurizer.get("compiled") else {}
+    compiled_with = (featurizer.get("verified_with") or {}) if featurizer.get("compiled") else {}
     for item in recorded:
         names = ("xgboost", "xgboost-cpu") if item.package == "xgboost" else (item.package,)
         have = next((installed[n] for n in names if n in installed), None)
